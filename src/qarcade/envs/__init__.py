@@ -1,0 +1,10 @@
+"""Gymnasium environments of the lab. Nothing about learning lives here (no torch)."""
+
+import gymnasium as gym
+
+
+def register_envs() -> None:
+    """Register qarcade's environment ids with Gymnasium (idempotent)."""
+    registry = gym.envs.registration.registry
+    if "qarcade/MDP-v0" not in registry:
+        gym.register(id="qarcade/MDP-v0", entry_point="qarcade.envs.mdp:MDPEnv")
