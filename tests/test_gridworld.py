@@ -1,0 +1,334 @@
+"""The pixel gridworld against DESIGN.md's rules, checked from the outside over long random runs.
+
+The expected pictures are rebuilt here with plain loops from ``info`` (not with the module's own
+rendering functions), so a rendering bug cannot hide behind itself.
+"""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
+
+import qarcade  # noqa: F401 - registers the environments
+from qarcade.envs.gridworld import (
+    GridCore,
+    GridWorldEnv,
+    GridWorldVectorEnv,
+    parse_actions,
+    play_actions,
+)
+from qarcade.errors import UserError
+
+ENV_ID = "qarcade/GridWorld-v0"
+DXDY = {0: (0, -1), 1: (0, 1), 2: (-1, 0), 3: (1, 0)}  # up, down, left, right
+
+
+def expected_grid(hero, goals, fires, size):
+    """(size+2, size+2, 3) bordered grid drawn cell by cell from [x, y] pairs."""
+    grid = np.zeros((size + 2, size + 2, 3), np.uint8)
+    for y in range(size + 2):
+        for x in range(size + 2):
+            if x in (0, size + 1) or y in (0, size + 1):
+                grid[y, x] = 255
+    for cells, channel in ((goals, 1), (fires, 0), ([hero], 2)):
+        for x, y in cells:
+            grid[y + 1, x + 1, channel] = 255
+    return grid
+
+
+def expected_frame(grid):
+    """84x84x3: pixel (p, q) shows cell (p*H//84, q*H//84) of an H x H grid."""
+    cell = np.arange(84) * grid.shape[0] // 84  # (84,) the cell each pixel row/column shows
+    return grid[cell[:, None], cell[None, :]]
+
+
+def expected_partial_grid(grid, hero):
+    x, y = hero
+    return grid[y : y + 3, x : x + 3]  # bordered rows y..y+2 centre on the hero at y+1
+
+
+def assert_valid_layout(hero, goals, fires, size):
+    cells = [tuple(hero), *map(tuple, goals), *map(tuple, fires)]
+    assert len(goals) == 4 and len(fires) == 2
+    assert len(set(cells)) == 7, f"objects overlap: {cells}"
+    assert all(0 <= x < size and 0 <= y < size for x, y in cells)
+
+
+def run_rules(num_envs, steps, size, seed, partial=False):
+    """Step a vector env with random actions and check every rule at every step."""
+    env = GridWorldVectorEnv(num_envs, size=size, partial=partial, max_episode_steps=None)
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    counts = {"goal": 0, "fire": 0, "wall": 0, "respawn_cells": set()}
+    for _ in range(steps):
+        actions = rng.integers(0, 4, num_envs)
+        prev = {k: info[k].copy() for k in ("hero", "goals", "fires")}
+        obs, rewards, terminated, truncated, info = env.step(actions)
+        assert not terminated.any() and not truncated.any()
+        assert obs.dtype == np.uint8 and obs.shape == (num_envs, 84, 84, 3)
+        for i in range(num_envs):
+            hero, goals, fires = info["hero"][i], info["goals"][i], info["fires"][i]
+            assert_valid_layout(hero, goals, fires, size)
+            dx, dy = DXDY[int(actions[i])]
+            px, py = prev["hero"][i]
+            want = (min(max(px + dx, 0), size - 1), min(max(py + dy, 0), size - 1))
+            assert tuple(hero) == want
+            counts["wall"] += want == (px, py)
+            prev_goals = {tuple(c) for c in prev["goals"][i]}
+            prev_fires = {tuple(c) for c in prev["fires"][i]}
+            new_goals = {tuple(c) for c in goals}
+            new_fires = {tuple(c) for c in fires}
+            occupied_before = prev_goals | prev_fires | {want}
+            if want in prev_goals:
+                assert rewards[i] == 1.0
+                counts["goal"] += 1
+                assert new_fires == prev_fires
+                (born,) = new_goals - prev_goals
+                assert new_goals - {born} == prev_goals - {want}
+                assert born not in occupied_before  # free of every object, the hero included
+                counts["respawn_cells"].add(born)
+            elif want in prev_fires:
+                assert rewards[i] == -1.0
+                counts["fire"] += 1
+                assert new_goals == prev_goals
+                (born,) = new_fires - prev_fires
+                assert new_fires - {born} == prev_fires - {want}
+                assert born not in occupied_before
+                counts["respawn_cells"].add(born)
+            else:
+                assert rewards[i] == 0.0
+                assert new_goals == prev_goals and new_fires == prev_fires
+            grid = expected_grid(hero, goals, fires, size)
+            if partial:
+                grid = expected_partial_grid(grid, hero)
+            np.testing.assert_array_equal(obs[i], expected_frame(grid))
+    return counts
+
+
+def test_rules_hold_over_a_long_random_run():
+    counts = run_rules(num_envs=8, steps=1000, size=5, seed=0)
+    # the run exercised every branch: goals, fires, walls, and respawns all over the board
+    assert counts["goal"] > 50 and counts["fire"] > 20 and counts["wall"] > 50
+    assert len(counts["respawn_cells"]) == 25
+
+
+def test_partial_view_is_the_3x3_window_around_the_hero():
+    counts = run_rules(num_envs=4, steps=150, size=5, seed=1, partial=True)
+    assert counts["goal"] > 0 and counts["wall"] > 0
+
+
+@pytest.mark.parametrize("size", range(3, 21))
+def test_every_size_from_3_to_20_plays_by_the_rules(size):
+    run_rules(num_envs=2, steps=100, size=size, seed=size)
+
+
+def test_lab_size_cells_are_12_pixel_blocks_and_partial_cells_28():
+    env = GridWorldEnv(size=5)
+    obs, info = env.reset(seed=5)
+    x, y = info["hero"]
+    block = obs[12 * (y + 1) : 12 * (y + 2), 12 * (x + 1) : 12 * (x + 2)]
+    assert (block == [0, 0, 255]).all()
+    partial, _ = GridWorldEnv(size=5, partial=True).reset(seed=5)
+    assert (partial[28:56, 28:56] == [0, 0, 255]).all()  # the hero is the centre block
+
+
+def test_single_env_from_make_truncates_at_50_and_never_terminates():
+    env = gym.make(ENV_ID)
+    rng = np.random.default_rng(2)
+    for episode in range(3):
+        env.reset(seed=episode)
+        for t in range(1, 51):
+            _, _, terminated, truncated, _ = env.step(int(rng.integers(4)))
+            assert not terminated
+            assert truncated == (t == 50)
+    assert gym.make(ENV_ID, max_episode_steps=7).spec.max_episode_steps == 7
+
+
+def test_bare_env_never_ends():
+    env = GridWorldEnv()
+    env.reset(seed=0)
+    for _ in range(200):
+        _, _, terminated, truncated, _ = env.step(0)
+        assert not terminated and not truncated
+
+
+def test_reset_places_objects_uniformly():
+    core = GridCore(2000, size=5)
+    for copy in range(core.num_envs):
+        core.set_rng(copy, np.random.default_rng(copy))
+    core.place(np.arange(core.num_envs))
+    for slot in (0, 1, 6):  # the hero, the first goal, the last fire
+        counts = np.bincount(core.cells[:, slot], minlength=25)
+        chi2 = ((counts - 80) ** 2 / 80).sum()  # 24 degrees of freedom
+        assert chi2 < 60, (slot, counts)
+
+
+def test_respawn_is_uniform_over_free_cells():
+    core = GridCore(1, size=3)
+    core.set_rng(0, np.random.default_rng(0))
+    occupied = np.array([[0, 2, 4, 5, 7, 8]])  # free: 1, 3, 6
+    draws = [int(core._free_cells(np.zeros(1, np.int64), occupied)[0]) for _ in range(3000)]
+    counts = np.bincount(draws, minlength=9)
+    assert set(np.flatnonzero(counts)) == {1, 3, 6}
+    assert all(900 < counts[c] < 1100 for c in (1, 3, 6))
+
+
+def step_pair(vector, singles, actions, single_needs_reset):
+    """Step the vector env and the single envs alike (NEXT_STEP: reset the step after)."""
+    obs, rewards, terminated, truncated, info = vector.step(actions)
+    for i, env in enumerate(singles):
+        if single_needs_reset[i]:
+            s_obs, s_info = env.reset()
+            s_reward, s_trunc = 0.0, False
+        else:
+            s_obs, s_reward, _, s_trunc, s_info = env.step(int(actions[i]))
+        single_needs_reset[i] = s_trunc
+        np.testing.assert_array_equal(s_obs, obs[i])
+        assert s_reward == rewards[i] and s_trunc == truncated[i]
+        for key in ("hero", "goals", "fires"):
+            np.testing.assert_array_equal(s_info[key], info[key][i])
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_single_and_vector_agree_step_for_step(partial):
+    n = 6
+    vector = gym.make_vec(ENV_ID, num_envs=n, partial=partial)
+    assert isinstance(vector.unwrapped, GridWorldVectorEnv)
+    assert vector.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    singles = [gym.make(ENV_ID, partial=partial) for _ in range(n)]
+    obs, info = vector.reset(seed=100)
+    for i, env in enumerate(singles):
+        s_obs, _ = env.reset(seed=100 + i)
+        np.testing.assert_array_equal(s_obs, obs[i])
+    rng = np.random.default_rng(3)
+    needs_reset = [False] * n
+    for _ in range(130):  # two truncations and autoresets per copy
+        step_pair(vector, singles, rng.integers(0, 4, n), needs_reset)
+
+
+def test_native_vector_env_matches_gymnasiums_sync_vector_env():
+    native = gym.make_vec(ENV_ID, num_envs=3)
+    sync = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="sync")
+    a_obs, _ = native.reset(seed=9)
+    b_obs, _ = sync.reset(seed=9)
+    np.testing.assert_array_equal(a_obs, b_obs)
+    rng = np.random.default_rng(4)
+    for _ in range(110):
+        actions = rng.integers(0, 4, 3)
+        a, b = native.step(actions), sync.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(a[4]["hero"], b[4]["hero"])
+
+
+def test_next_step_autoreset_starts_a_new_episode_the_step_after_truncation():
+    env = GridWorldVectorEnv(2, max_episode_steps=5)
+    env.reset(seed=0)
+    for _ in range(4):
+        _, _, _, truncated, _ = env.step(np.array([0, 1]))
+        assert not truncated.any()
+    final_obs, _, _, truncated, _ = env.step(np.array([0, 1]))
+    assert truncated.all()
+    obs, rewards, terminated, truncated, info = env.step(np.array([3, 3]))  # actions ignored
+    assert not truncated.any() and not terminated.any() and (rewards == 0).all()
+    fresh = GridWorldEnv()
+    fresh.reset(seed=0)
+    for _ in range(5):
+        fresh.step(0)
+    np.testing.assert_array_equal(fresh.reset()[0], obs[0])  # copy 0's next episode
+
+
+def test_same_step_autoreset_returns_final_obs_in_info():
+    same = GridWorldVectorEnv(2, max_episode_steps=3, autoreset_mode="SameStep")
+    nxt = GridWorldVectorEnv(2, max_episode_steps=3)
+    same.reset(seed=7)
+    nxt.reset(seed=7)
+    for _ in range(3):
+        s_obs, _, _, s_trunc, s_info = same.step(np.array([2, 3]))
+        n_obs, *_ = nxt.step(np.array([2, 3]))
+    assert s_trunc.all() and s_info["_final_obs"].all()
+    np.testing.assert_array_equal(np.stack(s_info["final_obs"]), n_obs)
+    reset_obs, *_ = nxt.step(np.array([0, 0]))
+    np.testing.assert_array_equal(s_obs, reset_obs)
+
+
+def test_reset_mask_resets_only_chosen_copies():
+    env = GridWorldVectorEnv(3)
+    env.reset(seed=1)
+    before = env.step(np.array([0, 0, 0]))[4]["hero"].copy()
+    _, info = env.reset(options={"reset_mask": np.array([False, True, False])})
+    np.testing.assert_array_equal(info["hero"][[0, 2]], before[[0, 2]])
+    assert list(env.elapsed_steps) == [1, 0, 1]
+
+
+def test_same_seed_same_game_and_different_seeds_differ():
+    a, b = GridWorldEnv(), GridWorldEnv()
+    np.testing.assert_array_equal(a.reset(seed=11)[0], b.reset(seed=11)[0])
+    layouts = {GridWorldEnv().reset(seed=s)[1]["goals"].tobytes() for s in range(20)}
+    assert len(layouts) > 15
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"partial": True}, {"size": 3}, {"size": 20}])
+def test_gymnasium_env_checker_passes(kwargs):
+    env = gym.make(ENV_ID, render_mode="rgb_array", **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    assert env.observation_space == gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    assert env.action_space == gym.spaces.Discrete(4)
+
+
+def test_render_shows_the_full_board_even_with_the_partial_view():
+    env = GridWorldEnv(partial=True, render_mode="rgb_array")
+    _, info = env.reset(seed=2)
+    grid = expected_grid(info["hero"], info["goals"], info["fires"], 5)
+    np.testing.assert_array_equal(env.render(), expected_frame(grid))
+
+
+@pytest.mark.parametrize("size", [2, 21, 0])
+def test_size_without_room_is_a_clear_error(size):
+    with pytest.raises(UserError, match="between 3 and 20"):
+        gym.make(ENV_ID, size=size)
+    with pytest.raises(UserError, match="between 3 and 20"):
+        gym.make_vec(ENV_ID, num_envs=2, size=size)
+
+
+@pytest.mark.parametrize("action", [4, -1, 1.5, "up"])
+def test_action_outside_0_to_3_is_a_clear_error(action):
+    env = GridWorldEnv()
+    env.reset(seed=0)
+    with pytest.raises(UserError, match="0..3|0 up"):
+        env.step(action)
+    vector = GridWorldVectorEnv(2)
+    vector.reset(seed=0)
+    with pytest.raises(UserError):
+        vector.step(np.array([0, action]) if isinstance(action, int) else [action, action])
+
+
+def test_play_actions_returns_frames_and_total_reward():
+    actions = [3, 3, 1, 0, 2, 2, 1, 1] * 3
+    episode = play_actions(actions, seed=4)
+    assert episode.frames.shape == (len(actions) + 1, 84, 84, 3)
+    env = gym.make(ENV_ID, render_mode="rgb_array")
+    env.reset(seed=4)
+    rewards = [env.step(a)[1] for a in actions]
+    assert episode.total_reward == sum(rewards)
+    np.testing.assert_array_equal(episode.frames[-1], env.render())
+
+
+def test_play_actions_stops_at_truncation():
+    episode = play_actions([0] * 60, seed=0)
+    assert episode.actions_played == 50 and episode.truncated
+    assert len(episode.frames) == 51
+
+
+def test_parse_actions():
+    assert parse_actions("3,3,1,0") == [3, 3, 1, 0]
+    assert parse_actions("up, left,right ,down") == [0, 2, 3, 1]
+    with pytest.raises(UserError):
+        parse_actions("3,x")
+    with pytest.raises(UserError):
+        parse_actions("3,4")
