@@ -59,6 +59,27 @@ def unit_interval(text: str) -> float:
 # --- atari ---
 
 
+def _preprocess_arguments(parser):
+    """Draw an Atari frame as the emulator shows it (210x160 RGB) beside what the networks see
+    after the lab's preprocessing (88x80x1 int8) and the standard DeepMind one (84x84 grey, the
+    newest of a stack of 4), from a state a few dozen random steps into the game."""
+    parser.add_argument("game", metavar="GAME", help="the game: mspacman")
+    parser.add_argument("--out", required=True, help="the PNG file to write")
+    parser.add_argument("--steps", type=positive_int, default=40, help="random steps taken first")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the game and the steps")
+
+
+@command("preprocess", help="draw an Atari frame beside its preprocessed versions")(
+    _preprocess_arguments
+)
+def _run_preprocess(args) -> int:
+    from qarcade.envs.atari import draw_preprocessing_figure
+
+    out = draw_preprocessing_figure(args.out, args.game, steps=args.steps, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="qarcade",

@@ -1,0 +1,282 @@
+"""Ms. Pac-Man: the lab's preprocessing by hand, the standard stack, the training/evaluation split,
+the vector envs against the single one, and the commands a user runs."""
+
+import numpy as np
+import pytest
+
+from qarcade.cli import main
+from qarcade.envs.atari import (
+    LabPreprocessing,
+    check_actions,
+    get_preset,
+    lab_preprocess,
+    make_atari_env,
+    make_atari_vector_env,
+    play_actions,
+    resolve_backend,
+)
+from qarcade.errors import UserError
+
+PACMAN = (210, 164, 74)
+
+# --- the lab's preprocessing, against a hand-made frame ---
+
+
+def hand_frame() -> np.ndarray:
+    frame = np.zeros((210, 160, 3), dtype=np.uint8)
+    frame[1, 0] = PACMAN  # kept (row 1, col 0) -> out[0, 0]; her colour -> 0 -> -128
+    frame[1, 2] = (255, 255, 255)  # kept -> out[0, 1]; 765 // 3 - 128 = 127
+    frame[3, 4] = (30, 0, 0)  # kept -> out[1, 2]; 30 // 3 - 128 = -118
+    frame[3, 6] = (200, 200, 48)  # another colour summing to 448: the lab's rule erases it too
+    frame[3, 8] = (210, 164, 75)  # 449 // 3 - 128 = 21
+    frame[175, 158] = (100, 100, 100)  # the last kept row and column -> out[87, 79]; 100 - 128
+    frame[0, :] = 255  # row 0: cropped
+    frame[2, :] = 255  # an even row: skipped
+    frame[:, 1] = 255  # an odd column: skipped
+    frame[176:, :] = 255  # rows from 176 on (the score): cropped
+    return frame
+
+
+def test_lab_preprocess_shape_dtype_crop_stride_and_values():
+    out = lab_preprocess(hand_frame())
+    assert out.shape == (88, 80, 1) and out.dtype == np.int8
+    assert out[0, 0, 0] == -128  # Ms. Pac-Man erased
+    assert out[0, 1, 0] == 127
+    assert out[1, 2, 0] == -118
+    assert out[1, 3, 0] == -128
+    assert out[1, 4, 0] == 21
+    assert out[87, 79, 0] == -28
+    # Everything else was black or removed by the crop and stride: the darkest value.
+    written = np.zeros((88, 80), dtype=bool)
+    written[[0, 0, 1, 1, 87], [1, 0, 2, 4, 79]] = True
+    assert (out[..., 0][~written] == -128).all()
+
+
+def test_lab_value_map_covers_int8_exactly():
+    # Every channel sum 0..765 once, on kept pixels: v // 3 - 128, from -128 to 127.
+    sums = np.arange(766)
+    frame = np.zeros((210, 160, 3), dtype=np.uint8)
+    rows, cols = 1 + 2 * (sums // 80), 2 * (sums % 80)
+    frame[rows, cols, 0] = np.minimum(sums, 255)
+    frame[rows, cols, 1] = np.clip(sums - 255, 0, 255)
+    frame[rows, cols, 2] = np.clip(sums - 510, 0, 255)
+    out = lab_preprocess(frame)[sums // 80, sums % 80, 0].astype(int)
+    expected = np.array([0 if s == 448 else s for s in sums]) // 3 - 128
+    assert (out == expected).all()
+    assert out.min() == -128 and out.max() == 127
+
+
+def test_lab_preprocess_batches_and_rejects_other_shapes():
+    batch = np.stack([hand_frame(), np.full((210, 160, 3), 255, np.uint8)])
+    out = lab_preprocess(batch)
+    assert out.shape == (2, 88, 80, 1)
+    assert (out[0] == lab_preprocess(hand_frame())).all() and (out[1] == 127).all()
+    with pytest.raises(ValueError, match="210, 160, 3"):
+        lab_preprocess(np.zeros((84, 84), np.uint8))
+
+
+def test_lab_env_observes_the_preprocessed_screen():
+    env = make_atari_env("mspacman", "lab", seed=1, render_mode="rgb_array")
+    assert env.unwrapped._frameskip == (2, 5)
+    assert env.unwrapped.ale.getFloat("repeat_action_probability") == 0.25
+    observation, _ = env.reset(seed=1)
+    for _ in range(30):
+        observation, *_ = env.step(env.action_space.sample())
+    assert env.observation_space.contains(observation)
+    assert observation.shape == (88, 80, 1) and observation.dtype == np.int8
+    assert (observation == lab_preprocess(env.render())).all()
+    assert isinstance(env.get_wrapper_attr("player_colour_sum"), int)
+    assert any(isinstance(w, LabPreprocessing) for w in _wrappers(env))
+
+
+def _wrappers(env):
+    while hasattr(env, "env"):
+        yield env
+        env = env.env
+
+
+# --- the standard preprocessing ---
+
+
+def test_standard_stack_shape_dtype_and_order():
+    env = make_atari_env("mspacman", "standard", seed=2)
+    observation, _ = env.reset(seed=2)
+    assert observation.shape == (4, 84, 84) and observation.dtype == np.uint8
+    # A fresh stack is three zero frames and the first real one, oldest first.
+    assert (observation[:3] == 0).all() and observation[3].any()
+    for _ in range(5):
+        previous = observation
+        observation, *_ = env.step(env.action_space.sample())
+        assert (observation[:3] == previous[1:]).all()
+    assert env.unwrapped._frameskip == 1  # the skip of 4 happens in AtariPreprocessing
+
+
+def _play_same_game(seed: int, steps: int, rng_seed: int = 0):
+    """The same seeded game, as a training env and as an evaluation env: per-step outputs."""
+    train = make_atari_env("mspacman", "standard", seed=seed, for_training=True)
+    evaluate = make_atari_env("mspacman", "standard", seed=seed, for_training=False)
+    train.reset(seed=seed)
+    evaluate.reset(seed=seed)
+    rng = np.random.default_rng(rng_seed)
+    steps_out = []
+    for _ in range(steps):
+        action = int(rng.integers(9))
+        steps_out.append((train.step(action), evaluate.step(action)))
+        if steps_out[-1][1][2] or steps_out[-1][1][3]:
+            break
+    return steps_out
+
+
+def test_rewards_clipped_for_training_only_and_raw_score_in_info():
+    steps = _play_same_game(seed=3, steps=5000)
+    train_rewards = np.array([t[1] for t, _ in steps])
+    raw_rewards = np.array([e[1] for _, e in steps])
+    assert raw_rewards.max() >= 10  # Ms. Pac-Man's pellets are worth 10
+    assert set(np.unique(train_rewards)) <= {0.0, 1.0}
+    assert (train_rewards == np.sign(raw_rewards)).all()
+    # The game ran to its end: both envs report the raw score, not the clipped sum.
+    (*_, terminated, _, train_info), (*_, _, _, eval_info) = steps[-1]
+    assert terminated
+    assert train_info["episode"]["r"] == eval_info["episode"]["r"] == raw_rewards.sum()
+    assert train_info["episode"]["l"] == len(steps)
+    assert raw_rewards.sum() > train_rewards.sum()
+
+
+def test_life_loss_flagged_for_training_only_and_game_goes_on():
+    steps = _play_same_game(seed=4, steps=5000)
+    flags = [t[4]["life_loss"] for t, _ in steps]
+    lives = [t[4]["lives"] for t, _ in steps]
+    terminated = [t[2] for t, _ in steps]
+    assert sum(flags) == 3  # 3 lives, all lost, in one game
+    for i in np.flatnonzero(flags):
+        assert lives[i] == (lives[i - 1] if i else 3) - 1
+    assert not any(terminated[:-1]) and terminated[-1]  # only the last life ends the episode
+    assert all("life_loss" not in e[4] for _, e in steps)
+
+
+def test_lab_preset_keeps_raw_rewards_even_for_training():
+    env = make_atari_env("mspacman", "lab", seed=5, for_training=True)
+    rewards = [env.step(env.action_space.sample())[1] for _ in range(300)]
+    assert max(rewards) >= 10
+
+
+# --- vector envs ---
+
+
+def test_auto_backend_is_ale_for_standard_and_async_for_lab():
+    assert resolve_backend("auto", get_preset("standard")) == "ale"
+    assert resolve_backend("auto", get_preset("lab")) == "async"
+    with pytest.raises(UserError, match="standard preprocessing"):
+        resolve_backend("ale", get_preset("lab"))
+    with pytest.raises(UserError, match="unknown vector backend"):
+        resolve_backend("threads", get_preset("lab"))
+
+
+@pytest.mark.parametrize("backend", ["ale", "sync"])
+def test_vector_env_matches_single_env_frame_for_frame(backend):
+    # Without the random parts (sticky actions, no-op starts) both paths are the same emulator.
+    exact = {"repeat_action_probability": 0.0, "noop_max": 0}
+    single = make_atari_env("mspacman", "standard", seed=6, for_training=False, **exact)
+    vector = make_atari_vector_env(
+        "mspacman", "standard", 2, seed=6, for_training=False, backend=backend, **exact
+    )
+    observation, _ = single.reset(seed=6)
+    observations, _ = vector.reset(seed=6)
+    assert observations.shape == (2, 4, 84, 84) and observations.dtype == np.uint8
+    assert (observations[0] == observation).all()
+    rng = np.random.default_rng(6)
+    rewards = []
+    for _ in range(250):
+        action = int(rng.integers(9))
+        observation, reward, *_ = single.step(action)
+        observations, vector_rewards, *_ = vector.step(np.array([action, 0]))
+        assert (observations[0] == observation).all()
+        assert vector_rewards[0] == reward
+        rewards.append(reward)
+    assert sum(rewards) > 0
+    vector.close()
+
+
+def test_vector_env_reports_raw_scores_life_loss_and_clipped_rewards():
+    vector = make_atari_vector_env("mspacman", "standard", 2, seed=7, for_training=True)
+    vector.reset(seed=7)
+    rng = np.random.default_rng(7)
+    clipped_sum, life_losses, score = np.zeros(2), np.zeros(2, int), None
+    for _ in range(5000):
+        _, rewards, terminated, truncated, info = vector.step(rng.integers(9, size=2))
+        assert set(np.unique(rewards)) <= {0.0, 1.0}
+        clipped_sum += rewards
+        life_losses += info["life_loss"]
+        if terminated[0]:
+            assert info["_episode"][0]
+            score = info["episode"]["r"][0]
+            break
+    assert life_losses[0] == 3
+    assert score is not None and score > clipped_sum[0]
+    assert score % 10 == 0
+    vector.close()
+
+
+def test_lab_vector_env_matches_single_lab_env():
+    single = make_atari_env("mspacman", "lab", seed=8, for_training=False)
+    vector = make_atari_vector_env("mspacman", "lab", 2, seed=8, backend="sync")
+    observation, _ = single.reset(seed=8)
+    observations, _ = vector.reset(seed=8)
+    assert observations.shape == (2, 88, 80, 1) and observations.dtype == np.int8
+    for action in [3, 3, 1, 1, 2, 4, 4, 0] * 5:
+        observation, *_ = single.step(action)
+        observations, *_ = vector.step(np.array([action, action]))
+        assert (observations[0] == observation).all()
+    vector.close()
+
+
+# --- commands a user runs ---
+
+
+def test_preprocess_command_writes_the_figure(tmp_path, capsys):
+    import matplotlib.image
+
+    out = tmp_path / "frames.png"
+    assert main(["preprocess", "mspacman", "--out", str(out), "--steps", "20"]) == 0
+    assert str(out) in capsys.readouterr().out
+    image = matplotlib.image.imread(out)
+    assert image.shape[0] >= 300 and image.shape[1] >= 3 * 200
+    assert image[..., :3].std() > 0.1  # three pictures, not a blank canvas
+
+
+def test_play_actions_scores_and_records_frames():
+    actions = [3] * 20 + [2] * 20 + [1] * 40
+    played = play_actions("mspacman", actions=actions, seed=0, record=True)
+    assert played.steps == len(actions) and not played.game_over
+    assert played.score > 0 and played.score % 10 == 0
+    assert len(played.frames) == len(actions) + 1
+    assert played.frames[0].shape == (210, 160, 3)
+    again = play_actions("mspacman", actions=actions, seed=0)
+    assert again.score == played.score and again.frames == []
+
+
+def test_play_random_runs_to_game_over():
+    played = play_actions("mspacman", random_steps=5000, seed=1)
+    assert played.game_over and played.lives == 0 and played.steps < 5000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["preprocess", "pong", "--out", "x.png"], "unknown game 'pong'; known: mspacman"),
+        (["preprocess", "mspacman", "--out", "/no/such/dir/x.png"], "does not exist"),
+    ],
+)
+def test_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.strip().count("\n") == 0
+
+
+def test_bad_action_is_a_user_error_naming_the_actions():
+    with pytest.raises(UserError, match="action 9 is not one of .*0 NOOP.*8 DOWNLEFT"):
+        check_actions([0, 3, 9])
+    with pytest.raises(UserError, match="unknown game"):
+        make_atari_env("pong")
+    with pytest.raises(UserError, match="unknown preprocessing"):
+        make_atari_env("mspacman", "nature")
