@@ -111,6 +111,26 @@ def test_standard_stack_shape_dtype_and_order():
     assert env.unwrapped._frameskip == 1  # the skip of 4 happens in AtariPreprocessing
 
 
+@pytest.mark.parametrize("vector", [False, True])
+def test_factory_seed_makes_the_stream_reproducible(vector):
+    # Sticky actions and no-op starts on: only the seed given to the factory fixes them.
+    def trajectory(seed):
+        if vector:
+            env = make_atari_vector_env("mspacman", "standard", 2, seed=seed)
+        else:
+            env = make_atari_env("mspacman", "standard", seed=seed)
+        observation, _ = env.reset()  # no seed here: the factory's seed carries over
+        frames = [observation]
+        for action in [1, 3, 3, 2, 4] * 20:
+            frames.append(env.step(np.array([action, action]) if vector else action)[0])
+        env.close()
+        return np.stack(frames)
+
+    first = trajectory(11)
+    assert (first == trajectory(11)).all()
+    assert (first != trajectory(12)).any()
+
+
 def _play_same_game(seed: int, steps: int, rng_seed: int = 0):
     """The same seeded game, as a training env and as an evaluation env: per-step outputs."""
     train = make_atari_env("mspacman", "standard", seed=seed, for_training=True)
@@ -265,6 +285,7 @@ def test_play_random_runs_to_game_over():
     [
         (["preprocess", "pong", "--out", "x.png"], "unknown game 'pong'; known: mspacman"),
         (["preprocess", "mspacman", "--out", "/no/such/dir/x.png"], "does not exist"),
+        (["preprocess", "mspacman", "--out", "frames.txt"], "use one of .png"),
     ],
 )
 def test_one_line_errors(argv, message, capsys):

@@ -406,6 +406,9 @@ def preprocessing_views(name: str = "mspacman", steps: int = 40, seed: int = 0) 
     }
 
 
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
+
+
 def draw_preprocessing_figure(out: str | Path, name: str = "mspacman", steps: int = 40, seed=0):
     """Writes the lab's figure: the original frame beside the lab's and the standard frames."""
     import matplotlib
@@ -416,6 +419,8 @@ def draw_preprocessing_figure(out: str | Path, name: str = "mspacman", steps: in
     out = Path(out)
     if not out.parent.exists():
         raise UserError(f"folder {str(out.parent)!r} does not exist")
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UserError(f"cannot draw {out.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
     views = preprocessing_views(name, steps, seed)
     figure, axes = plt.subplots(1, 3, figsize=(11, 4.6))
     panels = [
