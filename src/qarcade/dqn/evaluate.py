@@ -1,0 +1,135 @@
+"""Greedy (or epsilon-greedy) evaluation of a Q-network, and a video of one played episode.
+
+Evaluation plays ``episodes`` whole episodes on a vector env: each copy plays a fixed quota, so
+short episodes are not over-represented. Frames are stacked exactly as the replay stacks them
+(an episode's first frame fills the stack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qarcade.dqn.config import DQNConfig
+from qarcade.dqn.envs import env_factory, make_vector
+from qarcade.dqn.learner import epsilon_greedy
+from qarcade.dqn.networks import QNetwork, network_for
+from qarcade.errors import UserError
+from qarcade.runs import RunDir
+
+QFunction = Callable[[np.ndarray], np.ndarray]  # stacked obs (N, k, *frame) -> Q (N, A)
+
+
+class FrameStacker:
+    """The newest ``k`` frames of N envs, (N, k, *frame), oldest first."""
+
+    def __init__(self, frames: np.ndarray, k: int):
+        self.stacks = np.repeat(frames[:, None], k, axis=1)
+
+    def push(self, frames: np.ndarray, new_episode: np.ndarray) -> np.ndarray:
+        """Append frames (N, *frame); where ``new_episode`` (N,) the first frame fills the stack."""
+        self.stacks = np.concatenate([self.stacks[:, 1:], frames[:, None]], axis=1)
+        self.stacks[new_episode] = frames[new_episode][:, None]
+        return self.stacks
+
+
+def q_function(network: QNetwork, device: torch.device) -> QFunction:
+    @torch.no_grad()
+    def q(obs: np.ndarray) -> np.ndarray:
+        return network(torch.from_numpy(obs).to(device)).float().cpu().numpy()
+
+    return q
+
+
+def evaluate(
+    q: QFunction,
+    config: DQNConfig,
+    episodes: int,
+    *,
+    epsilon: float = 0.0,
+    seed: int = 0,
+    max_envs: int = 32,
+) -> np.ndarray:
+    """Returns (episodes,) of ``episodes`` played with epsilon-greedy actions on Q."""
+    num_envs = min(episodes, max_envs)
+    quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
+    rng = np.random.default_rng(seed)
+    envs = make_vector(config, num_envs)
+    frames, _ = envs.reset(seed=seed)
+    stacker = FrameStacker(frames, config.frame_stack)
+    running = np.zeros(num_envs)
+    done_before = np.zeros(num_envs, bool)  # the previous step ended an episode
+    returns: list[list[float]] = [[] for _ in range(num_envs)]
+    played = np.zeros(num_envs, np.int64)
+    while (played < quota).any():
+        actions = epsilon_greedy(q(stacker.stacks), epsilon, rng)
+        frames, rewards, terminated, truncated, _ = envs.step(actions)
+        live = ~done_before  # a step after an episode end only resets
+        running += rewards * live
+        ended = (terminated | truncated) & live
+        for e in np.flatnonzero(ended):
+            if played[e] < quota[e]:
+                returns[e].append(float(running[e]))
+            played[e] += 1
+        running[ended] = 0.0
+        stacker.push(frames, new_episode=done_before)
+        done_before = ended
+    envs.close()
+    return np.array([r for per_env in returns for r in per_env])
+
+
+def record_episode(
+    q: QFunction, config: DQNConfig, *, epsilon: float = 0.0, seed: int = 0
+) -> tuple[list[np.ndarray], float]:
+    """Play one episode on a rendered single env; (rendered frames, total reward)."""
+    env = env_factory(config.env).make_single(config)
+    rng = np.random.default_rng(seed)
+    frame, _ = env.reset(seed=seed)
+    stacker = FrameStacker(np.asarray(frame)[None], config.frame_stack)
+    shown, total, done = [env.render()], 0.0, False
+    while not done:
+        action = epsilon_greedy(q(stacker.stacks), epsilon, rng)[0]
+        frame, reward, terminated, truncated, _ = env.step(int(action))
+        stacker.push(np.asarray(frame)[None], np.zeros(1, bool))
+        shown.append(env.render())
+        total += float(reward)
+        done = terminated or truncated
+    env.close()
+    return shown, total
+
+
+def summarize(returns: np.ndarray) -> dict:
+    return {
+        "episodes": int(len(returns)),
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "min": float(np.min(returns)),
+        "max": float(np.max(returns)),
+    }
+
+
+def load_trained(run_dir: str | Path, device: torch.device) -> tuple[DQNConfig, QNetwork]:
+    """The config and online network saved in a run directory's checkpoint."""
+    run = RunDir.open(run_dir)
+    config = DQNConfig.from_dict(run.read_config())
+    state = run.load_checkpoint()
+    envs = make_vector(config, 1)
+    network = network_for(config, envs.single_observation_space, envs.single_action_space)
+    envs.close()
+    try:
+        network.load_state_dict(state["learner"]["online"])
+    except (KeyError, RuntimeError) as error:
+        raise UserError(f"checkpoint in {run.path} does not match its config: {error}") from None
+    return config, network.to(device).eval()
+
+
+def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, epsilon=0.0):
+    """Record one episode to ``path`` (mp4 or gif); returns its total reward."""
+    from qarcade import media
+
+    frames, total = record_episode(q, config, epsilon=epsilon, seed=seed)
+    media.write_video(path, frames)
+    return total

@@ -1,0 +1,160 @@
+"""The DQN learner: TD target, loss, optimiser step, target-network sync.
+
+The math is in pure functions (tensors in, tensors out):
+- ``td_target``: r + discount * Q_target(s', argmax) where the argmax is over Q_target itself
+  (DQN, Mnih et al. 2015) or over Q_online (Double DQN, van Hasselt et al. 2016); ``r`` and
+  ``discount`` already hold the n-step sum and gamma**n (0 after a termination).
+- ``td_loss``: MSE (the lab) or Huber on Q(s, a) - target.
+- ``epsilon_at`` / ``epsilon_greedy``: the annealed exploration schedule and the batched choice.
+- ``polyak_update``: target <- tau * online + (1 - tau) * target (tau = 1 is a hard copy),
+  applied every ``target_update_every`` gradient updates.
+``Learner`` is the thin shell holding the two networks and Adam.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from qarcade.dqn.replay import Batch
+
+
+def td_target(
+    returns: torch.Tensor,
+    discounts: torch.Tensor,
+    q_next_target: torch.Tensor,
+    q_next_online: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """TD target (B,) from n-step returns (B,), discounts (B,) and next-state Q-values (B, A).
+
+    With ``q_next_online`` (Double DQN) the online network picks the action and the target
+    network evaluates it; without, the target network does both (max).
+    """
+    if q_next_online is None:
+        bootstrap = q_next_target.max(dim=1).values  # (B,)
+    else:
+        best = q_next_online.argmax(dim=1, keepdim=True)  # (B, 1)
+        bootstrap = q_next_target.gather(1, best).squeeze(1)  # (B,)
+    return returns + discounts * bootstrap
+
+
+def td_loss(q_taken: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean of (q_taken - target)^2 ("mse") or of the Huber loss with delta 1 ("huber")."""
+    if kind == "mse":
+        return nn.functional.mse_loss(q_taken, target)
+    if kind == "huber":
+        return nn.functional.smooth_l1_loss(q_taken, target, beta=1.0)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def epsilon_at(
+    env_steps: int, warmup_steps: int, start: float, end: float, decay_steps: int
+) -> float:
+    """1 in warm-up, then linear from ``start`` to ``end`` over ``decay_steps``, then ``end``."""
+    if env_steps < warmup_steps:
+        return 1.0
+    fraction = min(1.0, (env_steps - warmup_steps) / decay_steps)
+    return start + fraction * (end - start)
+
+
+def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Actions (N,) from Q-values (N, A): argmax, or with probability epsilon uniform.
+
+    Always draws 2N numbers, so the random stream does not depend on the Q-values.
+    """
+    n, n_actions = q.shape
+    explore = rng.random(n) < epsilon
+    random_actions = rng.integers(0, n_actions, size=n)
+    return np.where(explore, random_actions, q.argmax(axis=1))
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target, parameter by parameter."""
+    for t, o in zip(target.parameters(), online.parameters(), strict=True):
+        if tau >= 1.0:
+            t.copy_(o)
+        else:
+            t.lerp_(o, tau)
+
+
+class Learner:
+    """Online and target Q-networks and their Adam optimiser; one ``update`` per batch."""
+
+    def __init__(
+        self,
+        online: nn.Module,
+        *,
+        double: bool,
+        loss: str,
+        learning_rate: float,
+        adam_eps: float,
+        grad_clip_norm: float,
+        target_update_every: int,
+        tau: float,
+        device: torch.device,
+    ):
+        self.online = online.to(device)
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=learning_rate, eps=adam_eps)
+        self.double = double
+        self.loss_kind = loss
+        self.grad_clip_norm = grad_clip_norm
+        self.target_update_every = target_update_every
+        self.tau = tau
+        self.device = device
+        self.grad_updates = 0
+
+    def to_tensors(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        def put(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+        return (
+            put(batch.obs),
+            put(batch.actions),
+            put(batch.returns),
+            put(batch.discounts),
+            put(batch.next_obs),
+        )
+
+    def update(self, batch: Batch) -> torch.Tensor:
+        """One gradient step on ``batch``; returns the loss as a 0-d tensor (no device sync)."""
+        obs, actions, returns, discounts, next_obs = self.to_tensors(batch)
+        with torch.no_grad():
+            q_next_target = self.target(next_obs)  # (B, A)
+            q_next_online = self.online(next_obs) if self.double else None  # (B, A)
+            target = td_target(returns, discounts, q_next_target, q_next_online)  # (B,)
+        q = self.online(obs)  # (B, A)
+        q_taken = q.gather(1, actions[:, None]).squeeze(1)  # (B,)
+        loss = td_loss(q_taken, target, self.loss_kind)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip_norm > 0:
+            nn.utils.clip_grad_norm_(self.online.parameters(), self.grad_clip_norm)
+        self.optimizer.step()
+        self.grad_updates += 1
+        if self.grad_updates % self.target_update_every == 0:
+            polyak_update(self.target, self.online, self.tau)
+        return loss.detach()
+
+    @torch.no_grad()
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Online Q-values (N, A) for stored observations (N, k, *frame)."""
+        return self.online(torch.from_numpy(obs).to(self.device)).float().cpu().numpy()
+
+    def state_dict(self) -> dict:
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "grad_updates": self.grad_updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.grad_updates = int(state["grad_updates"])

@@ -1,0 +1,172 @@
+"""Q-networks: a torso (the lab's CNN, the Nature CNN, an MLP) and a head (plain or dueling).
+
+The Nature CNN is Mnih et al. (2015); the dueling head is Wang et al. (2016): Q = V + A - mean(A).
+The lab's CNN ends in a 7x7 conv to 1x1x512; its plain head is dense 256 + dense A (1,814,436
+parameters on 84x84x3 with 4 actions), its dueling head splits those 512 channels in two halves,
+one for the advantage (dense A) and one for the value (dense 1) (1,683,365 parameters).
+
+Observations enter in their storage dtype, shape (B, k, *frame) with k stacked frames; the
+network scales pixels itself (uint8 / 255, int8 / 128), so the replay never holds floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def pixel_scale(dtype: np.dtype) -> float:
+    """Factor that maps a stored frame to about [-1, 1]: uint8 / 255, int8 / 128, floats as-is."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 1.0 / 255.0
+    if dtype == np.int8:
+        return 1.0 / 128.0
+    return 1.0
+
+
+def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """Q = V + A - mean_a A: value (B, 1), advantage (B, A) -> Q (B, A)."""
+    return value + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+def _lab_cnn(channels: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1),
+        nn.ReLU(),
+        nn.Conv2d(64, 512, 7, stride=1),  # 84x84 input -> (B, 512, 1, 1)
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
+def _nature_cnn(channels: int) -> nn.Module:
+    # The dense 512 belongs to the torso here; both heads read its 512 features.
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.LazyLinear(512),
+        nn.ReLU(),
+    )
+
+
+def _mlp(hidden: int = 256) -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(), nn.LazyLinear(hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+    )
+
+
+class PlainHead(nn.Module):
+    """Features (B, F) -> Q (B, A), through one hidden layer when ``hidden`` > 0 (the lab's 256)."""
+
+    def __init__(self, features: int, n_actions: int, hidden: int = 0):
+        super().__init__()
+        if hidden:
+            self.net = nn.Sequential(
+                nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, n_actions)
+            )
+        else:
+            self.net = nn.Linear(features, n_actions)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+class DuelingHead(nn.Module):
+    """Features (B, F) -> Q (B, A) = V + A - mean(A).
+
+    ``split=True`` is the lab's: the first half of the features feeds the advantage, the second
+    half the value. Otherwise both streams read all features.
+    """
+
+    def __init__(self, features: int, n_actions: int, split: bool = False):
+        super().__init__()
+        self.split = split
+        stream = features // 2 if split else features
+        self.advantage = nn.Linear(stream, n_actions)
+        self.value = nn.Linear(stream, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.split:
+            half = features.shape[1] // 2
+            a_in, v_in = features[:, :half], features[:, half:]  # (B, F/2) each
+        else:
+            a_in = v_in = features
+        return dueling_combine(self.value(v_in), self.advantage(a_in))
+
+
+class QNetwork(nn.Module):
+    """Stored observations (B, k, *frame) -> Q-values (B, A)."""
+
+    def __init__(self, torso: nn.Module, head: nn.Module, scale: float, image: bool):
+        super().__init__()
+        self.torso = torso
+        self.head = head
+        self.scale = scale
+        self.image = image
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.float() * self.scale
+        if self.image:
+            b, k, h, w, c = x.shape  # frames are (H, W, C); stack along channels
+            x = x.permute(0, 1, 4, 2, 3).reshape(b, k * c, h, w)  # (B, k*C, H, W)
+        return self.head(self.torso(x))
+
+
+def build_q_network(
+    network: str,
+    dueling: bool,
+    frame_shape: tuple[int, ...],
+    frame_dtype: np.dtype,
+    frame_stack: int,
+    n_actions: int,
+) -> QNetwork:
+    """The Q-network named by the config, for frames of ``frame_shape`` and ``frame_dtype``."""
+    image = network in ("lab", "nature")
+    if image and len(frame_shape) != 3:
+        raise ValueError(f"{network} CNN needs (H, W, C) frames, got shape {frame_shape}")
+    if network == "lab":
+        torso, hidden, split = _lab_cnn(frame_shape[2] * frame_stack), 256, True
+    elif network == "nature":
+        torso, hidden, split = _nature_cnn(frame_shape[2] * frame_stack), 0, False
+    elif network == "mlp":
+        torso, hidden, split = _mlp(), 0, False
+    else:
+        raise ValueError(f"unknown network {network!r}")
+    dummy = torch.zeros((1, frame_stack, *frame_shape))  # also materialises lazy layers
+    if image:
+        dummy = dummy.permute(0, 1, 4, 2, 3).reshape(1, -1, *frame_shape[:2])
+    with torch.no_grad():
+        features = torso(dummy).shape[1]
+    head = (
+        DuelingHead(features, n_actions, split)
+        if dueling
+        else PlainHead(features, n_actions, hidden)
+    )
+    return QNetwork(torso, head, pixel_scale(frame_dtype), image)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def network_for(config, observation_space, action_space) -> QNetwork:
+    """The config's Q-network for an env's single observation and action spaces."""
+    return build_q_network(
+        config.network,
+        config.dueling,
+        tuple(observation_space.shape),
+        observation_space.dtype,
+        config.frame_stack,
+        int(action_space.n),
+    )

@@ -1,0 +1,237 @@
+"""Experience replay (Lin 1992; Mnih et al. 2015) that stores each frame once.
+
+Layout: one ring per env, all advanced together, as arrays indexed ``[slot, env]``. Slot ``t``
+of env ``e`` holds the frame observed at step ``t`` and the action taken from it, the reward
+received and whether that step terminated or truncated the episode. The next observation is
+the next slot's frame, never a second copy; a stack of ``k`` frames is rebuilt by index.
+
+Vector envs reset in Gymnasium's next-step mode: the step that ends an episode returns the
+episode's true final frame (stored in the next slot, so a truncated step can bootstrap from it),
+and the following step resets the env (action ignored, reward 0). So, with ``done = terminated
+| truncated``, everything else is derived from two flags:
+
+    slot t holds a final frame   <=>  done[t - 1]   (no transition starts there)
+    slot t starts an episode     <=>  t == 0 or done[t - 2]
+
+Slot indices below are logical (they grow forever); the physical row is ``t % slots``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def nstep_returns(
+    rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, gamma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n-step returns of windows of ``n`` consecutive steps, cut at the first episode end.
+
+    rewards, terminated, truncated: (B, n) for steps t .. t+n-1.
+    Returns (returns (B,), steps (B,), discount (B,)): the discounted reward sum over the first
+    ``steps`` steps, and the factor of the bootstrap value Q(frame at t + steps): gamma**steps,
+    or 0 when a step terminated (a truncated step still bootstraps, from its final frame).
+    """
+    n = rewards.shape[1]
+    done = terminated | truncated
+    ends_before = np.cumsum(done, axis=1) - done  # (B, n): episode ends strictly before step m
+    included = ends_before == 0  # steps up to and including the first end
+    powers = gamma ** np.arange(n, dtype=np.float64)  # (n,)
+    returns = (rewards * included * powers).sum(axis=1)
+    steps = included.sum(axis=1)
+    ended_by_termination = (terminated & included).any(axis=1)
+    discount = np.where(ended_by_termination, 0.0, gamma ** steps.astype(np.float64))
+    return returns.astype(np.float32), steps, discount.astype(np.float32)
+
+
+@dataclass
+class Batch:
+    """A sampled batch, numpy arrays; obs and next_obs are (B, k, *frame) in the stored dtype."""
+
+    obs: np.ndarray
+    actions: np.ndarray  # (B,) int64
+    returns: np.ndarray  # (B,) float32, n-step discounted rewards
+    discounts: np.ndarray  # (B,) float32, factor of the bootstrap value
+    next_obs: np.ndarray
+    indices: np.ndarray  # (B,) logical slots, for tests and debugging
+    envs: np.ndarray  # (B,) env columns
+
+
+class ReplayBuffer:
+    """Preallocated rings of frames plus per-step action, reward, terminated, truncated."""
+
+    def __init__(
+        self,
+        capacity: int,
+        num_envs: int,
+        frame_shape: tuple[int, ...],
+        frame_dtype: np.dtype,
+        frame_stack: int = 1,
+        n_step: int = 1,
+        gamma: float = 0.99,
+    ):
+        self.slots = capacity // num_envs
+        if self.slots < n_step + frame_stack + 2:
+            raise ValueError("replay capacity too small for n_step and frame_stack")
+        self.num_envs = num_envs
+        self.frame_stack = frame_stack
+        self.n_step = n_step
+        self.gamma = gamma
+        shape = (self.slots, num_envs)
+        self.frames = np.zeros(shape + tuple(frame_shape), dtype=frame_dtype)
+        self.actions = np.zeros(shape, dtype=np.int64)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.cursor = -1  # logical slot of the newest frame; its step is still to come
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.frames, self.actions, self.rewards, self.terminated, self.truncated)
+        return sum(a.nbytes for a in arrays)
+
+    def describe(self) -> str:
+        frame = "x".join(map(str, self.frames.shape[2:]))
+        return (
+            f"replay: {self.slots:,} slots x {self.num_envs} envs of {frame} "
+            f"{self.frames.dtype} frames = {self.nbytes / 2**20:,.1f} MiB preallocated"
+        )
+
+    # --- writing ---
+
+    def start(self, frames: np.ndarray) -> None:
+        """Store the first frames (N, *frame) returned by reset."""
+        self.cursor = 0
+        self.frames[0] = frames
+
+    def add(
+        self,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_frames: np.ndarray,
+    ) -> None:
+        """Complete the newest slot with its step (each (N,)), then store the next frames."""
+        row = self.cursor % self.slots
+        self.actions[row] = actions
+        self.rewards[row] = rewards
+        self.terminated[row] = terminated
+        self.truncated[row] = truncated
+        self.cursor += 1
+        row = self.cursor % self.slots
+        self.frames[row] = next_frames
+        self.terminated[row] = False
+        self.truncated[row] = False
+
+    # --- index arithmetic ---
+
+    def _done(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """done at logical slots t (any shape); False before the first slot."""
+        row = np.mod(t, self.slots)
+        done = self.terminated[row, env] | self.truncated[row, env]
+        return done & (t >= 0)
+
+    def is_final(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Slot t holds an episode's final frame: the env resets on the next step."""
+        return self._done(t - 1, env)
+
+    def _episode_start(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        return (t == 0) | self._done(t - 2, env)
+
+    def valid_range(self) -> tuple[int, int]:
+        """Inclusive range of logical slots where a transition may start (some may be final)."""
+        oldest = max(0, self.cursor - self.slots + 1)
+        # Stacking looks back to done[t - k]; a window needs the frame at t + n.
+        low = oldest + self.frame_stack if oldest > 0 else 0
+        high = self.cursor - self.n_step
+        return low, high
+
+    def stack(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Frames (B, k, *frame) ending at logical slots t (B,) of env columns env (B,).
+
+        Before an episode's first frame the first frame is repeated.
+        """
+        columns = [t]
+        current = t
+        for _ in range(self.frame_stack - 1):
+            current = np.where(self._episode_start(current, env), current, current - 1)
+            columns.append(current)
+        slots = np.stack(columns[::-1], axis=1)  # (B, k), oldest first
+        return self.frames[np.mod(slots, self.slots), env[:, None]]
+
+    def latest_stacks(self) -> np.ndarray:
+        """The stacked newest observation of every env, (N, k, *frame): what the agent acts on."""
+        envs = np.arange(self.num_envs)
+        return self.stack(np.full(self.num_envs, self.cursor), envs)
+
+    def latest_is_final(self) -> np.ndarray:
+        """(N,) whether each env's newest frame is final, i.e. its next step is a reset."""
+        envs = np.arange(self.num_envs)
+        return self.is_final(np.full(self.num_envs, self.cursor), envs)
+
+    # --- sampling ---
+
+    def can_sample(self) -> bool:
+        low, high = self.valid_range()
+        return high >= low
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        """Uniform over valid transition starts (rejection of final frames), seeded by ``rng``."""
+        low, high = self.valid_range()
+        if high < low:
+            raise ValueError("not enough steps in the replay to sample")
+        starts, envs = [], []
+        needed = batch_size
+        for _ in range(100):
+            t = rng.integers(low, high + 1, size=2 * batch_size)
+            env = rng.integers(0, self.num_envs, size=2 * batch_size)
+            keep = ~self.is_final(t, env)
+            starts.append(t[keep][:needed])
+            envs.append(env[keep][:needed])
+            needed -= len(starts[-1])
+            if needed == 0:
+                break
+        else:
+            raise ValueError("could not sample enough valid transitions")
+        t = np.concatenate(starts)
+        env = np.concatenate(envs)
+        window = t[:, None] + np.arange(self.n_step)  # (B, n) logical slots
+        rows = np.mod(window, self.slots)
+        returns, steps, discounts = nstep_returns(
+            self.rewards[rows, env[:, None]],
+            self.terminated[rows, env[:, None]],
+            self.truncated[rows, env[:, None]],
+            self.gamma,
+        )
+        return Batch(
+            obs=self.stack(t, env),
+            actions=self.actions[np.mod(t, self.slots), env],
+            returns=returns,
+            discounts=discounts,
+            next_obs=self.stack(t + steps, env),
+            indices=t,
+            envs=env,
+        )
+
+    # --- checkpoint ---
+
+    def state_dict(self) -> dict:
+        used = min(self.cursor + 1, self.slots)
+        return {
+            "cursor": self.cursor,
+            "frames": self.frames[:used].copy(),
+            "actions": self.actions[:used].copy(),
+            "rewards": self.rewards[:used].copy(),
+            "terminated": self.terminated[:used].copy(),
+            "truncated": self.truncated[:used].copy(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        used = len(state["frames"])
+        if state["frames"].shape[1:] != self.frames.shape[1:] or used > self.slots:
+            raise ValueError("replay state does not match this buffer's shape")
+        for name in ("frames", "actions", "rewards", "terminated", "truncated"):
+            getattr(self, name)[:used] = state[name]
+        self.cursor = int(state["cursor"])

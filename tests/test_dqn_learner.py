@@ -1,0 +1,150 @@
+"""TD targets, losses, epsilon and target sync against hand-computed numbers."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qarcade.dqn.learner import (
+    Learner,
+    epsilon_at,
+    epsilon_greedy,
+    polyak_update,
+    td_loss,
+    td_target,
+)
+from qarcade.dqn.replay import Batch
+
+Q_NEXT_TARGET = torch.tensor([[1.0, 5.0, 2.0], [3.0, 0.0, -1.0]])
+Q_NEXT_ONLINE = torch.tensor([[9.0, 0.0, 0.0], [0.0, 0.0, 4.0]])  # argmax 0 and 2
+RETURNS = torch.tensor([1.0, 2.0])
+DISCOUNTS = torch.tensor([0.5, 0.0])  # the second transition terminated
+
+
+def test_plain_target_takes_the_target_networks_max():
+    target = td_target(RETURNS, DISCOUNTS, Q_NEXT_TARGET)
+    assert target.tolist() == [1.0 + 0.5 * 5.0, 2.0]
+
+
+def test_double_target_evaluates_the_online_argmax_with_the_target_network():
+    target = td_target(RETURNS, torch.tensor([0.5, 0.25]), Q_NEXT_TARGET, Q_NEXT_ONLINE)
+    assert target.tolist() == [1.0 + 0.5 * 1.0, 2.0 + 0.25 * -1.0]
+
+
+def test_losses_by_hand():
+    q, target = torch.tensor([0.0, 3.0]), torch.tensor([2.0, 2.5])
+    assert td_loss(q, target, "mse").item() == pytest.approx((4.0 + 0.25) / 2)
+    # Huber(delta 1): |2| -> 2 - .5 = 1.5; |.5| -> .5 * .25 = .125
+    assert td_loss(q, target, "huber").item() == pytest.approx((1.5 + 0.125) / 2)
+    with pytest.raises(ValueError):
+        td_loss(q, target, "l1")
+
+
+def test_epsilon_schedule_the_labs_numbers():
+    # lab: 100 random episodes (5,000 steps), then 0.6 -> 0.1 over 1,000 episodes (50,000 steps)
+    def lab(step):
+        return epsilon_at(step, 5_000, 0.6, 0.1, 50_000)
+
+    assert lab(0) == 1.0 and lab(4_999) == 1.0
+    assert lab(5_000) == pytest.approx(0.6)
+    assert lab(5_000 + 50) == pytest.approx(0.6 - 0.0005)  # 0.0005 per 50-step episode
+    assert lab(30_000) == pytest.approx(0.35)
+    assert lab(55_000) == pytest.approx(0.1) and lab(10**7) == pytest.approx(0.1)
+
+
+def test_epsilon_greedy_greedy_random_and_seeded():
+    q = np.array([[0.0, 3.0, 1.0, 2.0]] * 4000)
+    assert (epsilon_greedy(q, 0.0, np.random.default_rng(0)) == 1).all()
+    random = epsilon_greedy(q, 1.0, np.random.default_rng(0))
+    assert np.bincount(random, minlength=4).min() > 900  # ~1000 each
+    mixed = epsilon_greedy(q, 0.2, np.random.default_rng(0))
+    assert np.mean(mixed != 1) == pytest.approx(0.2 * 0.75, abs=0.02)
+    again = epsilon_greedy(q, 0.2, np.random.default_rng(0))
+    assert np.array_equal(mixed, again)
+
+
+def test_polyak_and_hard_copy():
+    online, target = nn.Linear(1, 1), nn.Linear(1, 1)
+    for p, value in zip(online.parameters(), (4.0, 8.0), strict=True):
+        p.data.fill_(value)
+    for p in target.parameters():
+        p.data.fill_(0.0)
+    polyak_update(target, online, 0.25)
+    assert [p.item() for p in target.parameters()] == [1.0, 2.0]
+    polyak_update(target, online, 1.0)
+    assert [p.item() for p in target.parameters()] == [4.0, 8.0]
+
+
+class Table(nn.Module):
+    """A stub Q-network: Q(s, .) is row s of a learnable table; obs (B, 1, 1) holds s."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = nn.Parameter(torch.tensor(table))
+
+    def forward(self, obs):
+        return self.table[obs[:, 0, 0].long()]
+
+
+def batch_from(states, actions, returns, discounts, next_states):
+    return Batch(
+        obs=np.array(states, np.int64).reshape(-1, 1, 1),
+        actions=np.array(actions, np.int64),
+        returns=np.array(returns, np.float32),
+        discounts=np.array(discounts, np.float32),
+        next_obs=np.array(next_states, np.int64).reshape(-1, 1, 1),
+        indices=np.zeros(len(states), np.int64),
+        envs=np.zeros(len(states), np.int64),
+    )
+
+
+def make_learner(double, target_update_every=2, lr=0.1, tau=1.0):
+    return Learner(
+        Table([[0.0, 1.0], [2.0, -4.0]]),
+        double=double,
+        loss="mse",
+        learning_rate=lr,
+        adam_eps=1e-8,
+        grad_clip_norm=0.0,
+        target_update_every=target_update_every,
+        tau=tau,
+        device=torch.device("cpu"),
+    )
+
+
+def test_learner_loss_by_hand_and_hard_sync_every_k_updates():
+    learner = make_learner(double=False)
+    batch = batch_from([0], [1], [1.0], [0.5], [1])
+    # target = 1 + .5 * max(2, -4) = 2; Q(0, 1) = 1; MSE = 1
+    assert learner.update(batch).item() == pytest.approx(1.0)
+    # Adam's first step moves each touched entry by lr against the gradient's sign
+    assert learner.online.table[0, 1].item() == pytest.approx(1.1, abs=1e-5)
+    assert learner.target.table[0, 1].item() == 1.0  # not synced after 1 update
+    learner.update(batch)
+    assert torch.equal(learner.target.table, learner.online.table)  # synced after 2
+    assert learner.grad_updates == 2
+
+
+def test_learner_double_uses_online_argmax():
+    learner = make_learner(double=True)
+    with torch.no_grad():
+        learner.online.table[1] = torch.tensor([-9.0, 9.0])  # online prefers action 1 in s1
+    batch = batch_from([0], [0], [0.0], [1.0], [1])
+    # double: target net evaluates action 1 in s1: -4 -> loss (0 - -4)^2 = 16
+    assert learner.update(batch).item() == pytest.approx(16.0)
+    plain = make_learner(double=False)
+    with torch.no_grad():
+        plain.online.table[1] = torch.tensor([-9.0, 9.0])
+    assert plain.update(batch).item() == pytest.approx(4.0)  # max of target row 1 is 2
+
+
+def test_learner_state_round_trip():
+    a = make_learner(double=True)
+    a.update(batch_from([0, 1], [1, 0], [1.0, 0.0], [0.5, 0.0], [1, 0]))
+    b = make_learner(double=True)
+    b.load_state_dict(copy.deepcopy(a.state_dict()))  # as through a checkpoint file
+    batch = batch_from([1], [1], [0.5], [0.9], [0])
+    assert a.update(batch).item() == b.update(batch).item()
+    assert torch.equal(a.online.table, b.online.table)

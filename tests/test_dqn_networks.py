@@ -1,0 +1,76 @@
+"""Networks: the lab's parameter counts, the dueling combination, pixel scaling, shapes."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qarcade.dqn.networks import (
+    QNetwork,
+    build_q_network,
+    count_parameters,
+    dueling_combine,
+    pixel_scale,
+)
+
+
+def test_lab_cnn_parameter_counts_match_the_lab():
+    plain = build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4)
+    dueling = build_q_network("lab", True, (84, 84, 3), np.uint8, 1, 4)
+    assert count_parameters(plain) == 1_814_436
+    assert count_parameters(dueling) == 1_683_365
+
+
+@pytest.mark.parametrize("network", ["lab", "nature", "mlp"])
+@pytest.mark.parametrize("dueling", [False, True])
+def test_shapes_with_frame_stacks(network, dueling):
+    net = build_q_network(network, dueling, (84, 84, 3), np.uint8, 2, 5)
+    obs = torch.randint(0, 256, (3, 2, 84, 84, 3), dtype=torch.uint8)
+    assert net(obs).shape == (3, 5)
+
+
+def test_atari_int8_frames_with_the_nature_cnn():
+    net = build_q_network("nature", True, (88, 80, 1), np.int8, 4, 9)
+    obs = torch.randint(-128, 128, (2, 4, 88, 80, 1), dtype=torch.int8)
+    assert net(obs).shape == (2, 9)
+    assert net.scale == 1 / 128
+
+
+def test_dueling_combine_by_hand():
+    value = torch.tensor([[10.0], [0.0]])
+    advantage = torch.tensor([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]])
+    q = dueling_combine(value, advantage)
+    assert q.tolist() == [[9.0, 10.0, 11.0], [0.0, 0.0, 0.0]]
+
+
+def test_lab_dueling_head_splits_advantage_then_value():
+    net = build_q_network("lab", True, (84, 84, 3), np.uint8, 1, 2)
+    head = net.head
+    assert head.advantage.in_features == 256 and head.value.in_features == 256
+    with torch.no_grad():
+        head.advantage.weight.zero_()
+        head.advantage.bias.copy_(torch.tensor([1.0, -1.0]))
+        head.value.weight.zero_()
+        head.value.weight[0, 0] = 1.0  # value reads feature 256 (first of the second half)
+        head.value.bias.zero_()
+    features = torch.zeros(1, 512)
+    features[0, 256] = 5.0
+    assert head(features).tolist() == [[6.0, 4.0]]
+
+
+def test_pixels_are_scaled_inside_the_network():
+    assert pixel_scale(np.uint8) == 1 / 255 and pixel_scale(np.int8) == 1 / 128
+    assert pixel_scale(np.float32) == 1.0
+    seen = {}
+
+    class Spy(nn.Module):
+        def forward(self, x):
+            seen["x"] = x
+            return x.flatten(1)[:, :2]
+
+    net = QNetwork(Spy(), nn.Identity(), pixel_scale(np.uint8), image=True)
+    obs = torch.zeros(1, 2, 4, 4, 3, dtype=torch.uint8)
+    obs[0, 1, 0, 0, 2] = 255  # second frame, blue channel
+    net(obs)
+    assert seen["x"].shape == (1, 6, 4, 4)  # (B, k*C, H, W)
+    assert seen["x"][0, 5, 0, 0].item() == 1.0 and seen["x"].sum().item() == 1.0

@@ -1,0 +1,174 @@
+"""Replay index arithmetic: frames whose pixels are their slot number, checked by arithmetic.
+
+Two envs with different episode lengths and ends (env 0 truncates after 4 steps, env 1
+terminates after 3), next-step autoreset: an episode of L steps fills L + 1 slots (the last
+holds the final frame, whose step only resets). Slot s of env e shows pixel 100 * s + e.
+"""
+
+import numpy as np
+import pytest
+
+from qarcade.dqn.replay import ReplayBuffer, nstep_returns
+
+LENGTH = {0: 4, 1: 3}
+TERMINATES = {0: False, 1: True}
+GAMMA = 0.5
+
+
+def frame(slot, env):
+    return np.array([100 * slot + env], np.int64)
+
+
+def reward(slot, env):
+    return float(slot + 1 + 0.5 * env)
+
+
+def position(slot, env):
+    """Index of ``slot`` inside its episode's L + 1 slots (L = the final frame)."""
+    return slot % (LENGTH[env] + 1)
+
+
+def fill(replay, steps):
+    replay.start(np.stack([frame(0, e) for e in (0, 1)]))
+    for s in range(steps):
+        actions, rewards, term, trunc = [], [], [], []
+        for e in (0, 1):
+            p = position(s, e)
+            final = p == LENGTH[e]
+            ends = p == LENGTH[e] - 1
+            actions.append(s % 4)
+            rewards.append(0.0 if final else reward(s, e))
+            term.append(ends and TERMINATES[e])
+            trunc.append(ends and not TERMINATES[e])
+        next_frames = np.stack([frame(s + 1, e) for e in (0, 1)])
+        replay.add(
+            np.array(actions), np.array(rewards), np.array(term), np.array(trunc), next_frames
+        )
+
+
+def expected_stack(slot, env, k):
+    start = slot - position(slot, env)
+    return [100 * max(slot - j, start) + env for j in range(k - 1, -1, -1)]
+
+
+def expected_target(slot, env, n):
+    """(n-step return, bootstrap slot, discount) by the episode schedule, not by flags."""
+    left = LENGTH[env] - position(slot, env)  # steps left in the episode, including slot's
+    steps = min(n, left)
+    ret = sum(GAMMA**m * reward(slot + m, env) for m in range(steps))
+    ends_inside = left <= n
+    discount = 0.0 if ends_inside and TERMINATES[env] else GAMMA**steps
+    return ret, slot + steps, discount
+
+
+def make(capacity_per_env=12, k=3, n=3):
+    return ReplayBuffer(capacity_per_env * 2, 2, (1,), np.int64, k, n, GAMMA)
+
+
+@pytest.mark.parametrize("k,n", [(1, 1), (3, 3), (4, 2)])
+@pytest.mark.parametrize("steps", [5, 11, 40])  # before, at and long after the wrap-around
+def test_every_sample_matches_the_arithmetic(k, n, steps):
+    replay = make(k=k, n=n)
+    fill(replay, steps)
+    batch = replay.sample(512, np.random.default_rng(0))
+    oldest = max(0, replay.cursor - replay.slots + 1)
+    for i, (slot, env) in enumerate(zip(batch.indices, batch.envs, strict=True)):
+        assert position(slot, env) != LENGTH[env], "a final frame starts no transition"
+        assert slot + n <= replay.cursor
+        if oldest:
+            assert slot - k >= oldest, "stack lookback must not reach overwritten slots"
+        assert batch.obs[i, :, 0].tolist() == expected_stack(slot, env, k)
+        ret, boot, discount = expected_target(slot, env, n)
+        assert batch.returns[i] == pytest.approx(ret)
+        assert batch.discounts[i] == pytest.approx(discount)
+        assert batch.next_obs[i, :, 0].tolist() == expected_stack(boot, env, k)
+        assert batch.actions[i] == slot % 4
+
+
+def test_sampling_covers_exactly_the_valid_transitions():
+    replay = make(k=2, n=2)
+    fill(replay, 30)
+    low, high = replay.valid_range()
+    valid = {(s, e) for s in range(low, high + 1) for e in (0, 1) if position(s, e) != LENGTH[e]}
+    batch = replay.sample(4000, np.random.default_rng(1))
+    seen = set(zip(batch.indices.tolist(), batch.envs.tolist(), strict=True))
+    assert seen == valid
+
+
+def test_truncated_step_bootstraps_from_its_final_frame_terminated_does_not():
+    replay = make(k=1, n=1)
+    fill(replay, 20)
+    batch = replay.sample(2000, np.random.default_rng(2))
+    last_steps = np.array(
+        [position(s, e) == LENGTH[e] - 1 for s, e in zip(batch.indices, batch.envs, strict=True)]
+    )
+    truncated = last_steps & (batch.envs == 0)
+    terminated = last_steps & (batch.envs == 1)
+    assert truncated.any() and terminated.any()
+    assert np.all(batch.discounts[truncated] == GAMMA)
+    # the bootstrap frame is the final frame: the slot right after the last step
+    assert np.all(batch.next_obs[truncated, 0, 0] == 100 * (batch.indices[truncated] + 1))
+    assert np.all(batch.discounts[terminated] == 0.0)
+
+
+def test_latest_stacks_and_final_flags():
+    replay = make(k=3, n=1)
+    fill(replay, 9)  # cursor 9: env 0 position 4 (final), env 1 position 1
+    assert replay.latest_is_final().tolist() == [True, False]
+    stacks = replay.latest_stacks()[:, :, 0]
+    assert stacks[0].tolist() == expected_stack(9, 0, 3) == [700, 800, 900]
+    assert stacks[1].tolist() == expected_stack(9, 1, 3) == [801, 801, 901]
+
+
+def test_sampling_is_seeded():
+    replay = make()
+    fill(replay, 25)
+    a = replay.sample(32, np.random.default_rng(7))
+    b = replay.sample(32, np.random.default_rng(7))
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.envs, b.envs)
+
+
+def test_too_early_to_sample():
+    replay = make(n=3)
+    fill(replay, 2)
+    assert not replay.can_sample()
+    with pytest.raises(ValueError):
+        replay.sample(4, np.random.default_rng(0))
+
+
+def test_state_dict_round_trip_before_and_after_wrap():
+    for steps in (6, 30):
+        replay = make()
+        fill(replay, steps)
+        copy = make()
+        copy.load_state_dict(replay.state_dict())
+        a = replay.sample(64, np.random.default_rng(3))
+        b = copy.sample(64, np.random.default_rng(3))
+        assert np.array_equal(a.obs, b.obs) and np.array_equal(a.next_obs, b.next_obs)
+        assert np.array_equal(a.returns, b.returns)
+
+
+def test_memory_is_preallocated_and_does_not_grow():
+    replay = ReplayBuffer(1000, 4, (84, 84, 3), np.uint8, 1, 1, 0.99)
+    before = replay.nbytes
+    assert replay.frames.nbytes == 250 * 4 * 84 * 84 * 3
+    fill_frames = np.zeros((4, 84, 84, 3), np.uint8)
+    replay.start(fill_frames)
+    zeros = np.zeros(4)
+    for _ in range(600):  # more than the capacity
+        replay.add(zeros.astype(int), zeros, zeros.astype(bool), zeros.astype(bool), fill_frames)
+    assert replay.nbytes == before
+    assert "MiB" in replay.describe()
+
+
+def test_nstep_returns_by_hand():
+    rewards = np.array([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0], [1.0, 2.0, 4.0], [1.0, 2.0, 4.0]])
+    terminated = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0]], bool)
+    truncated = np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 1]], bool)
+    returns, steps, discount = nstep_returns(rewards, terminated, truncated, 0.5)
+    # no end: 1 + .5*2 + .25*4 = 3, bootstrap after 3 steps with .5**3
+    # terminated at step 1: 1 + 1 = 2, no bootstrap; truncated at step 1: 2, bootstrap .25
+    # terminated at step 0: 1, no bootstrap (the later truncation belongs to another episode)
+    assert returns.tolist() == [3.0, 2.0, 2.0, 1.0]
+    assert steps.tolist() == [3, 2, 2, 1]
+    assert discount.tolist() == [0.125, 0.0, 0.25, 0.0]
