@@ -192,17 +192,20 @@ def test_auto_backend_is_ale_for_standard_and_async_for_lab():
         resolve_backend("threads", get_preset("lab"))
 
 
-@pytest.mark.parametrize("backend", ["ale", "sync"])
-def test_vector_env_matches_single_env_frame_for_frame(backend):
+@pytest.mark.parametrize("backend, frame_stack", [("ale", 4), ("sync", 4), ("ale", 1)])
+def test_vector_env_matches_single_env_frame_for_frame(backend, frame_stack):
     # Without the random parts (sticky actions, no-op starts) both paths are the same emulator.
-    exact = {"repeat_action_probability": 0.0, "noop_max": 0}
+    exact = {"repeat_action_probability": 0.0, "noop_max": 0, "frame_stack": frame_stack}
     single = make_atari_env("mspacman", "standard", seed=6, for_training=False, **exact)
     vector = make_atari_vector_env(
         "mspacman", "standard", 2, seed=6, for_training=False, backend=backend, **exact
     )
     observation, _ = single.reset(seed=6)
     observations, _ = vector.reset(seed=6)
-    assert observations.shape == (2, 4, 84, 84) and observations.dtype == np.uint8
+    shape = (4, 84, 84) if frame_stack == 4 else (84, 84)
+    assert observation.shape == shape and single.observation_space.shape == shape
+    assert observations.shape == (2, *shape) and observations.dtype == np.uint8
+    assert vector.single_observation_space.shape == shape
     assert (observations[0] == observation).all()
     rng = np.random.default_rng(6)
     rewards = []

@@ -258,7 +258,7 @@ def _preprocess(env: gym.Env, game: Game, preset: AtariPreset) -> gym.Env:
         env = LabPreprocessing(env, game.player_colour_sum)
     else:
         raise UserError(f"unknown preprocessing {preset.preprocessing!r}; known: lab, standard")
-    if preset.frame_stack > 1:
+    if preset.frame_stack > 1:  # else the frame itself, with no stack axis
         env = FrameStackObservation(env, preset.frame_stack, padding_type="zero")
     return env
 
@@ -274,7 +274,8 @@ def make_atari_env(
     """One preprocessed Atari env, seeded (already reset once with ``seed``; reset it again freely).
 
     ``overrides`` replace preset fields (``repeat_action_probability=0.0``, ``noop_max=0``, ...).
-    Observations: standard (4, 84, 84) uint8; lab (88, 80, 1) int8.
+    Observations: standard (4, 84, 84) uint8; lab (88, 80, 1) int8. With ``frame_stack=k`` they
+    are (k, *frame) for k > 1 and the frame itself for k = 1 (for a replay that stacks frames).
     """
     game = get_game(name)
     preset = get_preset(preprocessing, **overrides)
@@ -302,7 +303,7 @@ def _ale_vector_env(
     game: Game, preset: AtariPreset, num_envs: int, autoreset_mode: AutoresetMode
 ) -> VectorEnv:
     """ale-py's C++ vector env set to match ``make_atari_env``'s standard path frame for frame."""
-    return AtariVectorEnv(
+    envs = AtariVectorEnv(
         game.rom,
         num_envs,
         max_num_frames_per_episode=preset.max_frames_per_episode,
@@ -319,23 +320,25 @@ def _ale_vector_env(
         life_loss_info=False,  # flagged by VectorLifeLossInfo instead
         reward_clipping=False,  # clipped after RecordEpisodeStatistics has seen the raw score
     )
+    if preset.frame_stack == 1:  # (N, 1, 84, 84) -> (N, 84, 84), a view, as the single env
+        frame = gym.spaces.Box(0, 255, (STANDARD_SCREEN_SIZE,) * 2, np.uint8)
+        envs = vector_wrappers.TransformObservation(
+            envs, lambda observations: observations[:, 0], single_observation_space=frame
+        )
+    return envs
 
 
 def resolve_backend(backend: str, preset: AtariPreset) -> str:
     """'auto' is ale-py's C++ vector env where it can do the preset's preprocessing, else async."""
     if backend not in VECTOR_BACKENDS:
         raise UserError(f"unknown vector backend {backend!r}; known: {', '.join(VECTOR_BACKENDS)}")
-    ale_can = (
-        preset.preprocessing == "standard"
-        and isinstance(preset.frameskip, int)
-        and preset.frame_stack > 1
-    )
+    ale_can = preset.preprocessing == "standard" and isinstance(preset.frameskip, int)
     if backend == "auto":
         return "ale" if ale_can else "async"
     if backend == "ale" and not ale_can:
         raise UserError(
             "ale-py's vector env only does the standard preprocessing "
-            "(fixed frame skip, 84x84 grey stack); use backend 'async' or 'sync'"
+            "(fixed frame skip, 84x84 grey); use backend 'async' or 'sync'"
         )
     return backend
 
@@ -354,8 +357,9 @@ def make_atari_vector_env(
 
     Backends: 'ale' (ale-py's AtariVectorEnv, C++ threads; standard preset only), 'async'
     (Gymnasium's AsyncVectorEnv, one process per copy), 'sync' (one process). Observations:
-    standard (num_envs, 4, 84, 84) uint8, lab (num_envs, 88, 80, 1) int8; the same wrappers
-    (episode statistics, life loss, reward clipping) sit on top of every backend.
+    standard (num_envs, 4, 84, 84) uint8, lab (num_envs, 88, 80, 1) int8, one single env's
+    observation per copy (``frame_stack=1``: one frame per copy); the same wrappers (episode
+    statistics, life loss, reward clipping) sit on top of every backend.
     """
     if num_envs < 1:
         raise UserError(f"num_envs must be a positive integer, got {num_envs}")
