@@ -17,8 +17,10 @@ from qarcade.envs.gridworld import (
     GridCore,
     GridWorldEnv,
     GridWorldVectorEnv,
+    bordered_grids,
     parse_actions,
     play_actions,
+    upscale,
 )
 from qarcade.errors import UserError
 
@@ -170,7 +172,8 @@ def test_respawn_is_uniform_over_free_cells():
     core = GridCore(1, size=3)
     core.set_rng(0, np.random.default_rng(0))
     occupied = np.array([[0, 2, 4, 5, 7, 8]])  # free: 1, 3, 6
-    draws = [int(core._free_cells(np.zeros(1, np.int64), occupied)[0]) for _ in range(3000)]
+    one = np.zeros(1, np.int64)
+    draws = [int(core._free_cells(one, occupied, 6)[0]) for _ in range(3000)]
     counts = np.bincount(draws, minlength=9)
     assert set(np.flatnonzero(counts)) == {1, 3, 6}
     assert all(900 < counts[c] < 1100 for c in (1, 3, 6))
@@ -271,13 +274,16 @@ def test_same_seed_same_game_and_different_seeds_differ():
     assert len(layouts) > 15
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"partial": True}, {"size": 3}, {"size": 20}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"partial": True}, {"size": 3}, {"size": 20}, {"obs_type": "grid"}]
+)
 def test_gymnasium_env_checker_passes(kwargs):
     env = gym.make(ENV_ID, render_mode="rgb_array", **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)
-    assert env.observation_space == gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)
+    shape = (7, 7, 3) if kwargs.get("obs_type") == "grid" else (84, 84, 3)
+    assert env.observation_space == gym.spaces.Box(0, 255, shape, np.uint8)
     assert env.action_space == gym.spaces.Discrete(4)
 
 
@@ -332,3 +338,31 @@ def test_parse_actions():
         parse_actions("3,x")
     with pytest.raises(UserError):
         parse_actions("3,4")
+
+
+@pytest.mark.parametrize("size, partial", [(5, False), (5, True), (6, False), (13, True)])
+def test_grid_observations_upscale_to_the_pixel_observations(size, partial):
+    pixels = GridWorldVectorEnv(3, size=size, partial=partial, max_episode_steps=20)
+    grids = GridWorldVectorEnv(3, size=size, partial=partial, max_episode_steps=20, obs_type="grid")
+    side = 3 if partial else size + 2
+    assert grids.single_observation_space.shape == (side, side, 3)
+    rng = np.random.default_rng(size)
+    p_obs, _ = pixels.reset(seed=5)
+    g_obs, _ = grids.reset(seed=5)
+    for _ in range(45):
+        np.testing.assert_array_equal(upscale(g_obs), p_obs)
+        actions = rng.integers(0, 4, 3)
+        p_obs, p_rew, _, p_trunc, _ = pixels.step(actions)
+        g_obs, g_rew, _, g_trunc, _ = grids.step(actions)
+        np.testing.assert_array_equal(p_rew, g_rew)
+        np.testing.assert_array_equal(p_trunc, g_trunc)
+
+
+def test_core_grids_match_the_pure_function():
+    core = GridCore(16, size=7)
+    for copy in range(16):
+        core.set_rng(copy, np.random.default_rng(copy))
+    core.place(np.arange(16))
+    np.testing.assert_array_equal(core.grids(), bordered_grids(core.cells, 7))
+    with pytest.raises(UserError, match="obs_type"):
+        GridCore(1, obs_type="rgb")

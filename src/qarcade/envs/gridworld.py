@@ -33,7 +33,7 @@ copy ``i`` plays step for step like a single env reset with seed ``s + i``.
 
 Cells are stored flat (``y * size + x``); ``info`` gives them as ``[x, y]`` pairs:
 ``info["hero"]`` (2,), ``info["goals"]`` (4, 2), ``info["fires"]`` (2, 2), with a leading copy
-axis (and ``_hero``-style masks) in the vector env.
+axis in the vector env (every copy has them, so no ``_hero``-style masks).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ SLOT_CHANNEL = np.array([2] + [1] * N_GOALS + [0] * N_FIRES)  # blue hero, green
 ACTION_DXDY = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]])  # up, down, left, right as (dx, dy)
 ACTION_NAMES = ("up", "down", "left", "right")
 PARTIAL_CELLS = 3
+OBS_TYPES = ("pixels", "grid")  # 84x84x3 frames, or the small grid they are scaled from
 UNIFORM_CHUNK = 256  # uniforms drawn from a copy's Generator at a time
 
 
@@ -104,7 +105,7 @@ def bordered_grids(cells: np.ndarray, size: int) -> np.ndarray:
     grids[:, 0] = grids[:, -1] = grids[:, :, 0] = grids[:, :, -1] = 255
     y, x = np.divmod(cells, size)  # (N, 7) each
     flat = ((y + 1) * side + (x + 1)) * 3 + SLOT_CHANNEL  # (N, 7) into one grid's bytes
-    grids.reshape(n, -1)[np.arange(n)[:, None], flat] = 255
+    np.put_along_axis(grids.reshape(n, -1), flat, 255, axis=1)
     return grids
 
 
@@ -127,17 +128,61 @@ def upscale(grids: np.ndarray, px: int = FRAME_PX) -> np.ndarray:
 
 
 class GridCore:
-    """N gridworld games as numpy arrays: the state, the rules and the frame; no Gymnasium."""
+    """N gridworld games as numpy arrays: the state, the rules and the frame; no Gymnasium.
 
-    def __init__(self, num_envs: int, size: int = 5, partial: bool = False):
+    The state is ``cells`` (N, 7): each copy's flat object cells, slot 0 the hero, 1..4 goals,
+    5..6 fires. Everything per step is whole-array numpy over the N copies; the index tables
+    (moves, pixel offsets) are computed once here.
+    """
+
+    def __init__(
+        self, num_envs: int, size: int = 5, partial: bool = False, obs_type: str = "pixels"
+    ):
         self.size = check_size(size)
-        self.num_envs = int(num_envs)
+        self.num_envs = n = int(num_envs)
         self.partial = bool(partial)
+        if obs_type not in OBS_TYPES:
+            raise UserError(f"gridworld obs_type must be one of {OBS_TYPES}, got {obs_type!r}")
+        self.obs_type = obs_type
         self.moves = move_table(self.size)  # (S*S, 4)
-        self.cells = np.zeros((self.num_envs, N_OBJECTS), np.int64)  # (N, 7) flat cells
-        self.rngs: list[np.random.Generator | None] = [None] * self.num_envs
-        self._uniforms = np.zeros((self.num_envs, UNIFORM_CHUNK))  # (N, CHUNK)
-        self._cursor = np.full(self.num_envs, UNIFORM_CHUNK)  # next unused uniform per copy
+        self.cells = np.zeros((n, N_OBJECTS), np.int64)  # (N, 7) flat cells
+        self.rngs: list[np.random.Generator | None] = [None] * n
+        self._uniforms = np.zeros((n, UNIFORM_CHUNK))  # (N, CHUNK)
+        self._cursor = np.full(n, UNIFORM_CHUNK)  # (N,) next unused uniform per copy
+        self._xy = cells_xy(np.arange(self.size * self.size), self.size)  # (S*S, 2)
+        # Full view, drawn straight at frame width: each copy's H bordered rows of 84*3 bytes
+        # start from the empty board, then each object writes its colour over its cell's block
+        # of pixel columns. When 84 is a multiple of H the blocks are uniform and a row is H
+        # blocks of 3*block bytes (one write per object); otherwise 255 goes into the object's
+        # channel at each pixel column of its cell (padded to the widest block by repetition).
+        side = self.size + 2
+        self._px_cell = pixel_cells(side)  # (84,) bordered cell shown by each pixel row/column
+        self._block_px = FRAME_PX // side if FRAME_PX % side == 0 else None
+        empty = np.full((side, side, 3), 255, np.uint8)
+        empty[1:-1, 1:-1] = 0
+        self._empty_rows = empty[:, self._px_cell].reshape(side, FRAME_PX * 3)  # (H, 252)
+        self._copy_index = np.arange(n)[:, None]  # (N, 1)
+        y, x = np.divmod(np.arange(self.size * self.size), self.size)
+        self._empty_grid = empty
+        self._grid_byte = ((y + 1) * side + (x + 1)) * 3  # (S*S,) red byte of a cell in a grid
+        self._grid_base = np.arange(n)[:, None] * side * side * 3 + SLOT_CHANNEL  # (N, 7)
+        if self._block_px is not None:
+            self._block_of_cell = (y + 1) * side + (x + 1)  # (S*S,) block index in (H*H)
+            colours = np.zeros((N_OBJECTS, 3), np.uint8)  # (7, 3) RGB of each slot
+            colours[np.arange(N_OBJECTS), SLOT_CHANNEL] = 255
+            self._slot_block = np.tile(colours, self._block_px)  # (7, 3*block) one block row
+        else:
+            block_px = [np.flatnonzero(self._px_cell == col) for col in range(side)]
+            widest = max(len(cols) for cols in block_px)
+            self._paint = np.stack(
+                [
+                    (r + 1) * FRAME_PX * 3 + np.resize(block_px[c + 1], widest) * 3
+                    for r, c in zip(y, x, strict=True)
+                ]
+            )  # (S*S, widest): byte offsets of a cell's red pixels in one copy's rows
+            self._paint_base = (
+                np.arange(n)[:, None, None] * side * FRAME_PX * 3 + SLOT_CHANNEL[None, :, None]
+            )  # (N, 7, 1): the copy's rows and the slot's channel
 
     # --- randomness ---
     def set_rng(self, copy: int, rng: np.random.Generator) -> None:
@@ -147,76 +192,109 @@ class GridCore:
 
     def _uniform(self, copies: np.ndarray) -> np.ndarray:
         """One uniform in [0, 1) for each of ``copies`` (distinct indices), (K,) float64."""
-        for copy in copies[self._cursor[copies] >= UNIFORM_CHUNK]:
-            if self.rngs[copy] is None:
-                self.rngs[copy] = seeding.np_random(None)[0]
-            self._uniforms[copy] = self.rngs[copy].random(UNIFORM_CHUNK)
-            self._cursor[copy] = 0
         cursor = self._cursor[copies]
+        if cursor.max() >= UNIFORM_CHUNK:
+            for copy in copies[cursor >= UNIFORM_CHUNK]:
+                if self.rngs[copy] is None:
+                    self.rngs[copy] = seeding.np_random(None)[0]
+                self._uniforms[copy] = self.rngs[copy].random(UNIFORM_CHUNK)
+                self._cursor[copy] = 0
+            cursor = self._cursor[copies]
         self._cursor[copies] = cursor + 1
         return self._uniforms[copies, cursor]
 
-    def _free_cells(self, copies: np.ndarray, occupied: np.ndarray) -> np.ndarray:
-        """A uniformly random cell free of ``occupied`` (K, M) distinct cells, for each copy.
+    def _free_cells(self, copies: np.ndarray, taken: np.ndarray, n_taken: int) -> np.ndarray:
+        """A uniformly random cell free of ``taken`` (K, M) cells, for each of ``copies``.
 
-        Draw k uniform in [0, S*S - M), then walk the occupied cells in ascending order: every
-        one at or below the candidate pushes it up by one, which lands on the k-th free cell.
+        ``taken`` may repeat a cell; ``n_taken`` says how many distinct cells it holds. Draw
+        k uniform in [0, S*S - n_taken) and return the k-th free cell (counting from 0): the
+        number of cells before it whose running count of free cells is still <= k.
         """
-        n_free = self.size * self.size - occupied.shape[1]
-        cell = (self._uniform(copies) * n_free).astype(np.int64)  # (K,)
-        for taken in np.sort(occupied, axis=1).T:  # (K,) each, ascending
-            cell += taken <= cell
-        return cell
+        n_cells = self.size * self.size
+        k = (self._uniform(copies) * (n_cells - n_taken)).astype(np.int64)  # (K,)
+        free = np.ones((len(copies), n_cells), bool)  # (K, S*S)
+        free[np.arange(len(copies))[:, None], taken] = False
+        return (free.cumsum(axis=1) <= k[:, None]).sum(axis=1)
 
     # --- the rules ---
     def place(self, copies: np.ndarray) -> None:
         """Start a new game in each of ``copies``: the 7 objects one by one on free cells."""
         for slot in range(N_OBJECTS):
-            self.cells[copies, slot] = self._free_cells(copies, self.cells[copies, :slot])
+            taken = self.cells[copies, :slot]
+            self.cells[copies, slot] = self._free_cells(copies, taken, slot)
 
     def step(self, actions: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
-        """Move every hero by ``actions`` (N,), respawn what it stepped on; rewards (N,).
+        """Move every hero by ``actions`` (N,) in 0..3, respawn what it stepped on; rewards (N,).
 
         Copies where ``frozen`` (N,) bool is True are about to be placed anew: they get reward
         0 and draw nothing (their hero's move is overwritten by the placement).
         """
-        hero = self.moves[self.cells[:, 0], actions]  # (N,)
-        self.cells[:, 0] = hero
-        hit = self.cells[:, 1:] == hero[:, None]  # (N, 6): at most one True per row
-        hit_any = hit.any(axis=1)
+        cells = self.cells
+        hero = self.moves[cells[:, 0], actions]  # (N,)
+        cells[:, 0] = hero
+        hit = cells[:, 1:] == hero[:, None]  # (N, 6): at most one True per row
         if frozen is not None:
-            hit_any &= ~frozen
+            hit[frozen] = False
+        copies, slots = np.nonzero(hit)  # (K,) each: who ate, and what (slot - 1)
+        slots += 1
         rewards = np.zeros(self.num_envs)
-        copies = np.flatnonzero(hit_any)
+        rewards[copies] = SLOT_REWARD[slots]
         if copies.size:
-            slots = hit[copies].argmax(axis=1) + 1  # (K,) the slot eaten
-            rewards[copies] = SLOT_REWARD[slots]
-            others = self.cells[copies].copy()  # (K, 7): the eaten slot sits on the hero
-            others[np.arange(copies.size), slots] = others[:, 0]
-            occupied = others[:, 1:]  # the hero and the 5 objects left, distinct
-            self.cells[copies, slots] = self._free_cells(copies, occupied)
+            # the eaten object still sits on the hero's cell: 6 distinct cells are taken
+            cells[copies, slots] = self._free_cells(copies, cells[copies], N_OBJECTS - 1)
         return rewards
 
     # --- the picture ---
     def grids(self) -> np.ndarray:
-        """(N, size+2, size+2, 3) uint8: the bordered grids the frames are scaled from."""
-        return bordered_grids(self.cells, self.size)
+        """(N, size+2, size+2, 3) uint8: the bordered grids the frames are scaled from.
+
+        Equal to ``bordered_grids(cells, size)``, with the index arithmetic done once.
+        """
+        grids = np.empty((self.num_envs, *self._empty_grid.shape), np.uint8)
+        grids[:] = self._empty_grid
+        np.put(grids, self._grid_byte[self.cells] + self._grid_base, 255)  # (N, 7) bytes
+        return grids
+
+    def observations(self) -> np.ndarray:
+        """What the agents see: ``frames()``, or with ``obs_type="grid"`` the small grids
+        (N, H, H, 3) (H = size+2, or 3 for the partial view) that ``upscale`` turns into them."""
+        if self.obs_type == "pixels":
+            return self.frames()
+        if self.partial:
+            return partial_windows(self.grids(), self.cells[:, 0], self.size)
+        return self.grids()
 
     def frames(self, partial: bool | None = None) -> np.ndarray:
-        """(N, 84, 84, 3) uint8 frames: the observation (partial or full) of every copy."""
-        grids = self.grids()
+        """(N, 84, 84, 3) uint8 frames: the observation (partial or full) of every copy.
+
+        Equal to ``upscale(grids())`` (or of the partial windows); the full view is drawn
+        straight at frame width and repeated down, which writes each frame byte once.
+        """
         if self.partial if partial is None else partial:
-            grids = partial_windows(grids, self.cells[:, 0], self.size)
-        return upscale(grids)
+            return upscale(partial_windows(self.grids(), self.cells[:, 0], self.size))
+        n, side = self.num_envs, self.size + 2
+        rows = np.empty((n, side, FRAME_PX * 3), np.uint8)  # (N, H, 252)
+        rows[:] = self._empty_rows
+        if self._block_px is not None:
+            blocks = rows.reshape(n, side * side, -1)  # (N, H*H, 3*block): one block row each
+            blocks[self._copy_index, self._block_of_cell[self.cells]] = self._slot_block
+            frames = np.repeat(rows, self._block_px, axis=1)  # (N, 84, 252)
+        else:
+            np.put(rows, self._paint[self.cells] + self._paint_base, 255)  # (N, 7, widest)
+            frames = rows[:, self._px_cell]  # (N, 84, 252)
+        return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
 
     def infos(self) -> dict[str, np.ndarray]:
         """The object cells as ``[x, y]`` pairs: hero (N, 2), goals (N, 4, 2), fires (N, 2, 2)."""
-        xy = cells_xy(self.cells, self.size)  # (N, 7, 2)
+        xy = self._xy[self.cells]  # (N, 7, 2)
         return {"hero": xy[:, 0], "goals": xy[:, GOAL_SLOTS], "fires": xy[:, FIRE_SLOTS]}
 
 
-def _observation_space() -> gym.spaces.Box:
-    return gym.spaces.Box(0, 255, (FRAME_PX, FRAME_PX, 3), np.uint8)
+def _observation_space(core: GridCore) -> gym.spaces.Box:
+    if core.obs_type == "pixels":
+        return gym.spaces.Box(0, 255, (FRAME_PX, FRAME_PX, 3), np.uint8)
+    side = PARTIAL_CELLS if core.partial else core.size + 2
+    return gym.spaces.Box(0, 255, (side, side, 3), np.uint8)
 
 
 def check_action(action) -> int:
@@ -240,12 +318,18 @@ class GridWorldEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
-    def __init__(self, size: int = 5, partial: bool = False, render_mode: str | None = None):
+    def __init__(
+        self,
+        size: int = 5,
+        partial: bool = False,
+        render_mode: str | None = None,
+        obs_type: str = "pixels",
+    ):
         if render_mode not in (None, "rgb_array"):
             raise UserError(f"gridworld render_mode must be 'rgb_array' or None, got {render_mode}")
-        self.core = GridCore(1, size, partial)
+        self.core = GridCore(1, size, partial, obs_type)
         self.size, self.partial, self.render_mode = self.core.size, self.core.partial, render_mode
-        self.observation_space = _observation_space()
+        self.observation_space = _observation_space(self.core)
         self.action_space = gym.spaces.Discrete(4)
         self._started = False
 
@@ -255,13 +339,13 @@ class GridWorldEnv(gym.Env):
             self.core.set_rng(0, self.np_random)
         self._started = True
         self.core.place(np.zeros(1, np.int64))
-        return self.core.frames()[0], self._info()
+        return self.core.observations()[0], self._info()
 
     def step(self, action):
         if not self._started:
             raise UserError("call reset() before step() on the gridworld")
         reward = self.core.step(np.array([check_action(action)]))[0]
-        return self.core.frames()[0], float(reward), False, False, self._info()
+        return self.core.observations()[0], float(reward), False, False, self._info()
 
     def render(self):
         if self.render_mode == "rgb_array":
@@ -295,6 +379,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         max_episode_steps: int | None = 50,
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        obs_type: str = "pixels",
     ):
         if operator.index(num_envs) < 1:
             raise UserError(f"num_envs must be at least 1, got {num_envs}")
@@ -302,18 +387,19 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
             raise UserError(f"gridworld render_mode must be 'rgb_array' or None, got {render_mode}")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise UserError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
-        self.core = GridCore(num_envs, size, partial)
+        self.core = GridCore(num_envs, size, partial, obs_type)
         self.num_envs, self.size, self.partial = num_envs, self.core.size, self.core.partial
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
-        self.single_observation_space = _observation_space()
+        self.single_observation_space = _observation_space(self.core)
         self.single_action_space = gym.spaces.Discrete(4)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.elapsed_steps = np.zeros(num_envs, np.int64)  # (N,) steps in the current episode
         self._needs_reset = np.zeros(num_envs, bool)  # (N,) truncated last step (NEXT_STEP)
+        self._any_needs_reset = False
         self._started = False
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
@@ -334,16 +420,17 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         self.core.place(copies)
         self.elapsed_steps[copies] = 0
         self._needs_reset[copies] = False
-        return self.core.frames(), self._infos()
+        self._any_needs_reset = bool(self._needs_reset.any())
+        return self.core.observations(), self.core.infos()
 
     def step(self, actions):
         if not self._started:
             raise UserError("call reset() before step() on the gridworld vector env")
         actions = self._check_actions(actions)
-        resetting = self._needs_reset if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
+        resetting = self._needs_reset if self._any_needs_reset else None  # NEXT_STEP only
         rewards = self.core.step(actions, resetting)
         self.elapsed_steps += 1
-        if resetting is not None and resetting.any():
+        if resetting is not None:
             copies = np.flatnonzero(resetting)
             self.core.place(copies)
             self.elapsed_steps[copies] = 0
@@ -353,8 +440,8 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
             else np.zeros(self.num_envs, bool)
         )
         terminated = np.zeros(self.num_envs, bool)
-        observations = self.core.frames()
-        infos = self._infos()
+        observations = self.core.observations()
+        infos = self.core.infos()
         if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
             copies = np.flatnonzero(truncated)
             final_obs = np.full(self.num_envs, None, dtype=object)
@@ -362,15 +449,17 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
             final_info = infos
             self.core.place(copies)
             self.elapsed_steps[copies] = 0
-            observations = self.core.frames()
+            observations = self.core.observations()
             infos = {
-                **self._infos(),
+                **self.core.infos(),
                 "final_obs": final_obs,
                 "_final_obs": truncated.copy(),
                 "final_info": final_info,
                 "_final_info": truncated.copy(),
             }
-        self._needs_reset = truncated.copy()
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._needs_reset = truncated.copy()
+            self._any_needs_reset = bool(self._needs_reset.any())
         return observations, rewards, terminated, truncated, infos
 
     def render(self):
@@ -381,20 +470,16 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
 
     def _check_actions(self, actions) -> np.ndarray:
         actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
             raise UserError(
                 f"actions must be {self.num_envs} integers 0..3, got shape {actions.shape} "
                 f"of {actions.dtype}"
             )
-        if actions.min() < 0 or actions.max() > 3:
+        actions = actions.astype(np.int64, copy=False)
+        if actions.view(np.uint64).max() > 3:  # a negative action is a huge unsigned one
             bad = actions[(actions < 0) | (actions > 3)][0]
             raise UserError(f"gridworld action must be 0 up, 1 down, 2 left or 3 right, got {bad}")
         return actions
-
-    def _infos(self) -> dict[str, np.ndarray]:
-        infos = self.core.infos()
-        infos.update({f"_{key}": np.ones(self.num_envs, bool) for key in list(infos)})
-        return infos
 
 
 # --- play a fixed list of actions ---

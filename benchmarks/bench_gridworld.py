@@ -1,0 +1,212 @@
+"""Gridworld speed: random-action steps per second, as a ratio against the lab's way of doing it.
+
+The baseline is written here the way the lab's original gridworld works: a list of objects
+that the step loops over, a respawn that lists every free position, and an image rebuilt each
+step and resized channel by channel with an image library (PIL, nearest neighbour). It plays the
+same game. Every figure is measured in the same run, pinned to one CPU core, so ratios are per
+core; the baseline is re-timed next to every contender and the ratios are medians.
+``obs_type=grid`` rows return the small bordered grid instead of the 84x84x3 frame (a replay
+renders the sampled batch with ``upscale``); they do less work per step than the baseline, so
+read them as what a training loop that keeps grids gains, not as the same output. Usage:
+
+    .venv/bin/python benchmarks/bench_gridworld.py            # about 20 s
+    .venv/bin/python benchmarks/bench_gridworld.py --rounds 9 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import time
+
+import gymnasium as gym
+import numpy as np
+from PIL import Image
+
+import qarcade  # noqa: F401 - registers the environments
+
+VECTOR_COPIES = (1, 16, 64, 256)
+
+
+# --- the baseline: the lab's way ---
+class LabObject:
+    def __init__(self, x, y, intensity, channel, reward, name):
+        self.x, self.y = x, y
+        self.intensity, self.channel, self.reward, self.name = intensity, channel, reward, name
+
+
+class LabGridWorld:
+    """The lab's gridworld as it was written: object list, PIL resize per channel per step."""
+
+    def __init__(self, size=5, partial=False, seed=0):
+        self.size, self.partial = size, partial
+        self.random = random.Random(seed)
+        self.reset()
+
+    def free_position(self):
+        taken = [(obj.x, obj.y) for obj in self.objects]
+        cells = [cell for cell in itertools.product(range(self.size), repeat=2)]
+        free = [cell for cell in cells if cell not in taken]
+        return free[self.random.randrange(len(free))]
+
+    def reset(self):
+        self.objects = []
+        self.objects.append(LabObject(*self.free_position(), 1, 2, None, "hero"))
+        for _ in range(4):
+            self.objects.append(LabObject(*self.free_position(), 1, 1, 1, "goal"))
+        for _ in range(2):
+            self.objects.append(LabObject(*self.free_position(), 1, 0, -1, "fire"))
+        self.steps = 0
+        return self.render()
+
+    def move(self, action):
+        hero = self.objects[0]
+        if action == 0 and hero.y >= 1:
+            hero.y -= 1
+        if action == 1 and hero.y <= self.size - 2:
+            hero.y += 1
+        if action == 2 and hero.x >= 1:
+            hero.x -= 1
+        if action == 3 and hero.x <= self.size - 2:
+            hero.x += 1
+
+    def check_goal(self):
+        hero = self.objects[0]
+        for obj in self.objects[1:]:
+            if obj.x == hero.x and obj.y == hero.y:
+                self.objects.remove(obj)
+                x, y = self.free_position()
+                self.objects.append(LabObject(x, y, 1, obj.channel, obj.reward, obj.name))
+                return obj.reward
+        return 0.0
+
+    def render(self):
+        grid = np.ones([self.size + 2, self.size + 2, 3])
+        grid[1:-1, 1:-1, :] = 0
+        for obj in self.objects:
+            grid[obj.y + 1, obj.x + 1, obj.channel] = obj.intensity
+        if self.partial:
+            hero = self.objects[0]
+            grid = grid[hero.y : hero.y + 3, hero.x : hero.x + 3, :]
+        channels = [
+            np.asarray(
+                Image.fromarray((grid[:, :, c] * 255).astype(np.uint8)).resize(
+                    (84, 84), Image.NEAREST
+                )
+            )
+            for c in range(3)
+        ]
+        return np.stack(channels, axis=2)
+
+    def step(self, action):
+        self.move(action)
+        reward = self.check_goal()
+        self.steps += 1
+        return self.render(), reward, False, self.steps >= 50
+
+
+# --- timing ---
+def rate(step, seconds):
+    """Call ``step()`` (which returns how many env steps it took) for ``seconds``: steps/s."""
+    steps, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(10):
+            steps += step()
+    return steps / elapsed
+
+
+def baseline_stepper(partial):
+    env = LabGridWorld(partial=partial, seed=0)
+    actions = np.random.default_rng(0).integers(0, 4, 1 << 16).tolist()
+    counter = itertools.count()
+
+    def step():
+        _, _, _, truncated = env.step(actions[next(counter) & 0xFFFF])
+        if truncated:
+            env.reset()
+        return 1
+
+    return step
+
+
+def single_stepper(partial):
+    env = gym.make("qarcade/GridWorld-v0", partial=partial)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 4, 1 << 16).tolist()
+    counter = itertools.count()
+
+    def step():
+        _, _, terminated, truncated, _ = env.step(actions[next(counter) & 0xFFFF])
+        if terminated or truncated:
+            env.reset()
+        return 1
+
+    return step
+
+
+def vector_stepper(partial, copies, obs_type="pixels"):
+    env = gym.make_vec("qarcade/GridWorld-v0", num_envs=copies, partial=partial, obs_type=obs_type)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, 4, (256, copies))
+    counter = itertools.count()
+
+    def step():
+        env.step(actions[next(counter) & 0xFF])
+        return copies
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=0.4, help="time per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each remeasures all")
+    parser.add_argument("--partial", action="store_true", help="the 3x3 partial view")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: ratios per core
+
+    steppers = {
+        "lab baseline (object list + PIL resize per channel)": baseline_stepper(args.partial)
+    }
+    steppers["GridWorldEnv via gymnasium.make"] = single_stepper(args.partial)
+    for copies in VECTOR_COPIES:
+        steppers[f"vector env, {copies} copies"] = vector_stepper(args.partial, copies)
+    for copies in VECTOR_COPIES[1:]:
+        steppers[f"vector env, {copies} copies, obs_type=grid"] = vector_stepper(
+            args.partial, copies, "grid"
+        )
+    # Each round times the baseline right before each contender; a figure is the median over
+    # rounds of (contender / its baseline), so load from other processes cancels out.
+    rates = {name: [] for name in steppers}
+    ratios = {name: [] for name in steppers}
+    baseline_name = next(iter(steppers))
+    for _ in range(args.rounds):
+        for name, step in steppers.items():
+            base = rate(steppers[baseline_name], args.seconds / 2)
+            rates[name].append(rate(step, args.seconds))
+            ratios[name].append(rates[name][-1] / base)
+    rows = [
+        {
+            "what": name,
+            "steps_per_s": float(np.median(rates[name])),
+            "ratio": float(np.median(ratios[name])),
+        }
+        for name in steppers
+    ]
+    if args.json:
+        print(json.dumps({"partial": args.partial, "rounds": args.rounds, "rows": rows}))
+        return
+    view = "partial 3x3 view" if args.partial else "full view"
+    print(f"gridworld 5x5, {view}, random actions, one core, median of {args.rounds} rounds")
+    print(f"{'':52} {'steps/s':>11} {'x baseline':>11}")
+    for row in rows:
+        print(f"{row['what']:52} {row['steps_per_s']:11,.0f} {row['ratio']:10.1f}x")
+
+
+if __name__ == "__main__":
+    main()
