@@ -3,6 +3,87 @@
 from __future__ import annotations
 
 # --- video ---
+# Frames are (T, H, W, 3) uint8 arrays (an episode's env.render() output). Each frame is shown
+# for 1/fps seconds (default 4 fps: 250 ms, long enough to follow a gridworld move) and blown up
+# by nearest neighbour (``scale``; 84 px * 4 = 336 px, a multiple of 16 as H.264 likes).
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def _video_frames(frames, scale: int):
+    import numpy as np
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        from qarcade.errors import UserError
+
+        raise UserError(f"a video needs frames of shape (T, H, W, 3), got {frames.shape}")
+    frames = frames.astype(np.uint8, copy=False)
+    if scale != 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)  # (T, H*s, W*s, 3)
+    return frames
+
+
+def gif_bytes(frames, *, fps: float = 4.0, scale: int = 4) -> bytes:
+    """An animated, looping GIF of ``frames``; identical consecutive frames merge into one
+    shown for their summed time (the GIF encoder does this)."""
+    import imageio.v3 as iio
+
+    frames = _video_frames(frames, scale)
+    return iio.imwrite("<bytes>", frames, extension=".gif", duration=1000.0 / fps, loop=0)
+
+
+def write_video(frames, path, *, fps: float = 4.0, scale: int = 4):
+    """Write ``frames`` to ``path``: .mp4 (H.264 through imageio-ffmpeg) or .gif; returns the
+    path. Any other extension is a UserError, raised before anything is written."""
+    from pathlib import Path
+
+    from qarcade.errors import UserError
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise UserError(f"video file must end in .mp4 or .gif, got {path.name!r}")
+    if not path.parent.is_dir():
+        raise UserError(f"no such directory for the video: {path.parent}")
+    frames = _video_frames(frames, scale)
+    if suffix == ".gif":
+        path.write_bytes(gif_bytes(frames, fps=fps, scale=1))
+        return path
+    import imageio.v2 as imageio
+
+    # yuv420p so every player opens it; quality 8 of 10 keeps the flat colours clean
+    with imageio.get_writer(
+        path, fps=fps, codec="libx264", pixelformat="yuv420p", quality=8, macro_block_size=1
+    ) as writer:
+        for frame in frames:
+            writer.append_data(frame)
+    return path
+
+
+class _InlineHTML:
+    """What ``notebook_animation`` returns without IPython: Jupyter shows ``_repr_html_``."""
+
+    def __init__(self, html: str):
+        self.data = html
+
+    def _repr_html_(self) -> str:
+        return self.data
+
+
+def notebook_animation(frames, *, fps: float = 4.0, scale: int = 4):
+    """A looping animation of ``frames`` to show in a notebook cell: a base64 GIF inside an
+    ``IPython.display.HTML`` (or an object with ``_repr_html_`` where IPython is missing)."""
+    import base64
+
+    data = base64.b64encode(gif_bytes(frames, fps=fps, scale=scale)).decode("ascii")
+    html = f'<img src="data:image/gif;base64,{data}" style="image-rendering: pixelated"/>'
+    try:
+        from IPython.display import HTML
+    except ImportError:
+        return _InlineHTML(html)
+    return HTML(html)
+
 
 # --- plots ---
 
