@@ -12,7 +12,9 @@ from qarcade.envs.atari import (
     lab_preprocess,
     make_atari_env,
     make_atari_vector_env,
+    parse_actions,
     play_actions,
+    play_keyboard,
     resolve_backend,
 )
 from qarcade.errors import UserError
@@ -295,6 +297,21 @@ def test_one_line_errors(argv, message, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error and error.strip().count("\n") == 0
+
+
+def test_parse_actions():
+    assert parse_actions("0,3,3,8") == [0, 3, 3, 8]
+    with pytest.raises(UserError, match="comma-separated integers, got '0,up'"):
+        parse_actions("0,up")
+    with pytest.raises(UserError, match="action -1 is not one of"):
+        parse_actions("0,-1")
+
+
+def test_keyboard_play_without_a_display_is_a_user_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(UserError, match="needs a display"):
+        play_keyboard("mspacman")
 
 
 def test_bad_action_is_a_user_error_naming_the_actions():

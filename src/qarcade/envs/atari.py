@@ -454,6 +454,16 @@ class PlayResult:
     frames: list[np.ndarray]  # (210, 160, 3) uint8 screens, the first after reset; [] unrecorded
 
 
+def parse_actions(text: str, name: str = "mspacman") -> list[int]:
+    """'0,3,3,1' -> [0, 3, 3, 1], each checked against the game's actions."""
+    try:
+        actions = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"actions must be comma-separated integers, got {text!r}") from None
+    check_actions(actions, name)
+    return actions
+
+
 def check_actions(actions: list[int], name: str = "mspacman") -> None:
     """A one-line error for an action the game does not have, naming the ones it does."""
     n_actions = len(_action_meanings(name))
@@ -522,19 +532,36 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def play_keyboard(name: str = "mspacman", zoom: float = 3.0, seed: int | None = None) -> None:
+def play_keyboard(
+    name: str = "mspacman", seed: int | None = None, record: bool = False, zoom: float = 3.0
+) -> PlayResult:
     """Plays the game by keyboard (arrow keys) in a window, with Gymnasium's play utility."""
     game = get_game(name)
     if not has_display():
         raise UserError(
             "keyboard play needs a display and none was found (DISPLAY is not set); "
-            "use --actions or --random with --video instead"
+            "use --actions or --random, with --video to watch"
         )
     try:
         import pygame  # noqa: F401
     except ImportError as error:
-        raise UserError("keyboard play needs pygame: pip install pygame") from error
+        raise UserError("keyboard play needs pygame: pip install 'qarcade[atari]'") from error
     from gymnasium.utils.play import play
 
+    frames: list[np.ndarray] = []
+    totals = {"score": 0.0, "steps": 0, "lives": 3, "game_over": False}
+
+    def on_step(_, screen, action, reward, terminated, truncated, info):
+        if totals["game_over"]:  # play() started a new game: keep the last one only
+            frames.clear()
+            totals.update(score=0.0, steps=0, game_over=False)
+        if record:
+            frames.append(screen)
+        totals["score"] += float(reward)
+        totals["steps"] += 1
+        totals["lives"] = int(info.get("lives", totals["lives"]))
+        totals["game_over"] = bool(terminated)
+
     env = gym.make(game.env_id, render_mode="rgb_array", disable_env_checker=True)
-    play(env, zoom=zoom, fps=15, seed=seed, noop=0)
+    play(env, zoom=zoom, fps=15, seed=seed, noop=0, callback=on_step)
+    return PlayResult(frames=frames, **totals)
