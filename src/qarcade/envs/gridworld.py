@@ -290,6 +290,27 @@ class GridCore:
         return {"hero": xy[:, 0], "goals": xy[:, GOAL_SLOTS], "fires": xy[:, FIRE_SLOTS]}
 
 
+ANSI_CELLS = {  # two characters a cell: a background colour, and a letter for mono terminals
+    "wall": "\x1b[47m  ",
+    "empty": "\x1b[40m  ",
+    "hero": "\x1b[44;97m@ ",
+    "goal": "\x1b[42;30m+ ",
+    "fire": "\x1b[41;30mx ",
+}
+ANSI_RESET = "\x1b[0m"
+
+
+def ansi_board(hero, goals, fires, size: int) -> str:
+    """The bordered board as ANSI-coloured text (one line per row) from ``[x, y]`` cells."""
+    side = size + 2
+    board = [["wall"] * side] + [["wall"] + ["empty"] * size + ["wall"] for _ in range(size)]
+    board.append(["wall"] * side)
+    for kind, cells in (("goal", goals), ("fire", fires), ("hero", [hero])):
+        for x, y in cells:
+            board[int(y) + 1][int(x) + 1] = kind
+    return "\n".join("".join(ANSI_CELLS[k] for k in row) + ANSI_RESET for row in board)
+
+
 def _observation_space(core: GridCore) -> gym.spaces.Box:
     if core.obs_type == "pixels":
         return gym.spaces.Box(0, 255, (FRAME_PX, FRAME_PX, 3), np.uint8)
@@ -312,11 +333,11 @@ class GridWorldEnv(gym.Env):
     """One game of the lab's gridworld (see the module docstring for the rules).
 
     ``gymnasium.make("qarcade/GridWorld-v0")`` wraps it in a 50-step ``TimeLimit``; built
-    directly, it never ends. ``render()`` ("rgb_array") always shows the full board, also when
-    the observation is the partial view.
+    directly, it never ends. ``render()`` always shows the full board, also when the
+    observation is the partial view: "rgb_array" the 84x84x3 frame, "ansi" coloured text.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
 
     def __init__(
         self,
@@ -325,8 +346,10 @@ class GridWorldEnv(gym.Env):
         render_mode: str | None = None,
         obs_type: str = "pixels",
     ):
-        if render_mode not in (None, "rgb_array"):
-            raise UserError(f"gridworld render_mode must be 'rgb_array' or None, got {render_mode}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise UserError(
+                f"gridworld render_mode must be 'rgb_array', 'ansi' or None, got {render_mode}"
+            )
         self.core = GridCore(1, size, partial, obs_type)
         self.size, self.partial, self.render_mode = self.core.size, self.core.partial, render_mode
         self.observation_space = _observation_space(self.core)
@@ -350,6 +373,8 @@ class GridWorldEnv(gym.Env):
     def render(self):
         if self.render_mode == "rgb_array":
             return self.core.frames(partial=False)[0]
+        if self.render_mode == "ansi":
+            return ansi_board(**self._info(), size=self.size)
         return None
 
     def _info(self) -> dict[str, np.ndarray]:
