@@ -213,6 +213,141 @@ def _run_mdp(args) -> int:
 
 
 # --- play ---
+# ``qarcade play ENV``: one handler per game in _PLAY_GAMES (name -> run(args) -> exit code);
+# another game adds itself to the dict from its own section.
+
+_KEYS = {  # terminal input -> gridworld action; arrows arrive as ESC [ X or ESC O X
+    "\x1b[A": 0, "\x1bOA": 0, "w": 0, "W": 0, "k": 0,
+    "\x1b[B": 1, "\x1bOB": 1, "s": 1, "S": 1, "j": 1,
+    "\x1b[D": 2, "\x1bOD": 2, "a": 2, "A": 2, "h": 2,
+    "\x1b[C": 3, "\x1bOC": 3, "d": 3, "D": 3, "l": 3,
+}  # fmt: skip
+
+
+def _play_arguments(parser):
+    """Play a game by hand in the terminal, or replay a fixed list of actions. gridworld: arrow
+    keys or WASD move the hero (blue @) onto goals (green +, +1) and away from fires (red x, -1);
+    q quits; the episode ends after 50 steps. --actions 3,3,1,0 plays that list instead (0 up,
+    1 down, 2 left, 3 right) and prints the total reward. --video FILE (.mp4 or .gif) writes the
+    episode, each frame held 1/--fps seconds."""
+    parser.add_argument("env", metavar="ENV", choices=_PLAY_GAMES, help="the game: gridworld")
+    parser.add_argument(
+        "--actions", help="comma-separated actions to play instead of the keyboard, e.g. 3,3,1,0"
+    )
+    parser.add_argument("--seed", type=int, help="layout seed (default: a fresh one, printed)")
+    parser.add_argument("--size", type=int, default=5, help="gridworld side, 3..20")
+    parser.add_argument("--partial", action="store_true", help="gridworld: 3x3 partial view")
+    parser.add_argument("--video", metavar="FILE", help="write the episode to FILE (.mp4 or .gif)")
+    parser.add_argument("--fps", type=float, default=4.0, help="video frames per second")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+
+def _read_keys(fd: int) -> list[str]:
+    """The key presses waiting on a terminal in cbreak mode, an arrow's escape sequence whole."""
+    import os
+    import select
+
+    data = os.read(fd, 64).decode(errors="ignore")
+    while data.endswith(("\x1b", "\x1b[", "\x1bO")) and select.select([fd], [], [], 0.05)[0]:
+        data += os.read(fd, 64).decode(errors="ignore")
+    keys = []
+    while data:
+        size = 3 if data[:2] in ("\x1b[", "\x1bO") else 1
+        keys.append(data[:size])
+        data = data[size:]
+    return keys
+
+
+def _play_gridworld_keys(env, seed: int, size: int) -> tuple[list, float, int]:
+    """Interactive loop: draw, read keys, step; returns (frames, total reward, steps)."""
+    import termios
+    import tty
+
+    from qarcade.envs.gridworld import ansi_board
+
+    fd = sys.stdin.fileno()
+    _, info = env.reset(seed=seed)
+    frames, total, steps, message = [env.render()], 0.0, 0, ""
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)  # keys arrive one by one, unechoed; Ctrl-C still interrupts
+        while True:
+            board = ansi_board(**info, size=size).replace("\n", "\r\n")
+            sys.stdout.write(
+                f"\x1b[H\x1b[2J{board}\r\nstep {steps}/50   score {total:+g}   {message}\r\n"
+                "arrows or WASD move, q quits\r\n"
+            )
+            sys.stdout.flush()
+            for key in _read_keys(fd):
+                if key in ("q", "Q", "\x1b"):
+                    return frames, total, steps
+                if key not in _KEYS:
+                    message = f"(unknown key {key!r})"
+                    continue
+                _, reward, terminated, truncated, info = env.step(_KEYS[key])
+                frames.append(env.render())
+                total, steps = total + reward, steps + 1
+                message = {1.0: "goal! +1", -1.0: "fire! -1"}.get(reward, "")
+                if terminated or truncated:
+                    board = ansi_board(**info, size=size).replace("\n", "\r\n")
+                    sys.stdout.write(f"\x1b[H\x1b[2J{board}\r\ntime's up after {steps} steps\r\n")
+                    return frames, total, steps
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _play_gridworld(args) -> int:
+    import json
+    import random
+
+    import gymnasium as gym
+
+    from qarcade.envs.gridworld import check_size, parse_actions, play_actions
+    from qarcade.media import VIDEO_SUFFIXES, write_video
+
+    check_size(args.size)
+    if args.video and not args.video.lower().endswith(VIDEO_SUFFIXES):
+        raise UserError(f"--video must end in .mp4 or .gif, got {args.video!r}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if args.actions is not None:
+        episode = play_actions(
+            parse_actions(args.actions), size=args.size, partial=args.partial, seed=seed
+        )
+        frames, total, steps = episode.frames, episode.total_reward, episode.actions_played
+        rewards = episode.rewards.tolist()
+    else:
+        if not sys.stdin.isatty():
+            raise UserError("stdin is not a terminal: play in one, or pass --actions 3,3,1")
+        env = gym.make(
+            "qarcade/GridWorld-v0", size=args.size, partial=args.partial, render_mode="rgb_array"
+        )
+        frames, total, steps = _play_gridworld_keys(env, seed, args.size)
+        rewards = None
+    if args.video:
+        write_video(frames, args.video, fps=args.fps)
+    if args.json:
+        result = {"env": "gridworld", "seed": seed, "size": args.size, "partial": args.partial}
+        result.update(steps=steps, total_reward=total, rewards=rewards, video=args.video)
+        print(json.dumps(result))
+        return 0
+    line = f"gridworld seed {seed}: {steps} steps, total reward {total:+g}"
+    if args.actions is not None and steps < len(parse_actions(args.actions)):
+        line += f" (the episode ended after {steps} steps; the rest of the actions were not played)"
+    print(line)
+    if args.video:
+        print(f"video: {args.video} ({len(frames)} frames at {args.fps:g} fps)")
+    return 0
+
+
+_PLAY_GAMES = {"gridworld": _play_gridworld}
+
+
+@command("play", help="play a game by hand (keys or --actions), optionally write a video")(
+    _play_arguments
+)
+def _run_play(args) -> int:
+    return _PLAY_GAMES[args.env](args)
+
 
 # --- train / eval ---
 
