@@ -366,3 +366,20 @@ def test_core_grids_match_the_pure_function():
     np.testing.assert_array_equal(core.grids(), bordered_grids(core.cells, 7))
     with pytest.raises(UserError, match="obs_type"):
         GridCore(1, obs_type="rgb")
+
+
+def test_gymnasium_episode_statistics_see_50_step_episodes():
+    from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+    env = RecordEpisodeStatistics(gym.make_vec(ENV_ID, num_envs=4))
+    env.reset(seed=np.int64(3))  # numpy integers are seeds too
+    ends, total = [], np.zeros(4)
+    for t in range(101):
+        _, rewards, _, _, info = env.step(env.action_space.sample())
+        total += rewards
+        if "episode" in info:
+            ends.append(t)
+            assert (info["episode"]["l"] == 50).all()
+            np.testing.assert_array_equal(info["episode"]["r"], total)
+            total[:] = 0
+    assert ends == [49, 100]  # NEXT_STEP: one reset step between episodes

@@ -219,6 +219,8 @@ class GridCore:
     # --- the rules ---
     def place(self, copies: np.ndarray) -> None:
         """Start a new game in each of ``copies``: the 7 objects one by one on free cells."""
+        if len(copies) == 0:
+            return
         for slot in range(N_OBJECTS):
             taken = self.cells[copies, :slot]
             self.cells[copies, slot] = self._free_cells(copies, taken, slot)
@@ -435,12 +437,12 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
                 raise UserError(f"options['reset_mask'] must be a ({self.num_envs},) bool array")
         copies = np.flatnonzero(mask)
         if seed is not None:
-            seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+            seeds = [seed + i for i in range(self.num_envs)] if np.isscalar(seed) else seed
             if len(seeds) != self.num_envs:
                 raise UserError(f"reset needs {self.num_envs} seeds, got {len(seeds)}")
             for copy in copies:
                 if seeds[copy] is not None:
-                    self.core.set_rng(copy, seeding.np_random(seeds[copy])[0])
+                    self.core.set_rng(copy, seeding.np_random(int(seeds[copy]))[0])
         self._started = True
         self.core.place(copies)
         self.elapsed_steps[copies] = 0
