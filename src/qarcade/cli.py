@@ -229,8 +229,12 @@ def _play_arguments(parser):
     keys or WASD move the hero (blue @) onto goals (green +, +1) and away from fires (red x, -1);
     q quits; the episode ends after 50 steps. --actions 3,3,1,0 plays that list instead (0 up,
     1 down, 2 left, 3 right) and prints the total reward. --video FILE (.mp4 or .gif) writes the
-    episode, each frame held 1/--fps seconds."""
-    parser.add_argument("env", metavar="ENV", choices=_PLAY_GAMES, help="the game: gridworld")
+    episode, each frame held 1/--fps seconds. mspacman: --actions 0,3,3 (0..8: NOOP, UP, RIGHT,
+    LEFT, DOWN, UPRIGHT, UPLEFT, DOWNRIGHT, DOWNLEFT) or --random N, anywhere; the keyboard (arrow
+    keys, a pygame window) only where a display exists."""
+    parser.add_argument(
+        "env", metavar="ENV", choices=_PLAY_GAMES, help="the game: gridworld or mspacman"
+    )
     parser.add_argument(
         "--actions", help="comma-separated actions to play instead of the keyboard, e.g. 3,3,1,0"
     )
@@ -238,7 +242,10 @@ def _play_arguments(parser):
     parser.add_argument("--size", type=int, default=5, help="gridworld side, 3..20")
     parser.add_argument("--partial", action="store_true", help="gridworld: 3x3 partial view")
     parser.add_argument("--video", metavar="FILE", help="write the episode to FILE (.mp4 or .gif)")
-    parser.add_argument("--fps", type=float, default=4.0, help="video frames per second")
+    parser.add_argument("--random", type=positive_int, metavar="N", help="mspacman: N random steps")
+    parser.add_argument(
+        "--fps", type=float, help="video frames per second (default: gridworld 4, mspacman 15)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
 
@@ -324,7 +331,7 @@ def _play_gridworld(args) -> int:
         frames, total, steps = _play_gridworld_keys(env, seed, args.size)
         rewards = None
     if args.video:
-        write_video(frames, args.video, fps=args.fps)
+        write_video(frames, args.video, fps=args.fps or 4.0)
     if args.json:
         result = {"env": "gridworld", "seed": seed, "size": args.size, "partial": args.partial}
         result.update(steps=steps, total_reward=total, rewards=rewards, video=args.video)
@@ -335,7 +342,7 @@ def _play_gridworld(args) -> int:
         line += f" (the episode ended after {steps} steps; the rest of the actions were not played)"
     print(line)
     if args.video:
-        print(f"video: {args.video} ({len(frames)} frames at {args.fps:g} fps)")
+        print(f"video: {args.video} ({len(frames)} frames at {args.fps or 4.0:g} fps)")
     return 0
 
 
@@ -374,6 +381,44 @@ def _run_preprocess(args) -> int:
     print(f"wrote {out}")
     return 0
 
+
+def _play_mspacman(args) -> int:
+    """``qarcade play mspacman``: --actions or --random anywhere, the keyboard with a display."""
+    import json
+    import random
+
+    from qarcade.envs.atari import parse_actions, play_actions, play_keyboard
+    from qarcade.media import VIDEO_SUFFIXES, write_video
+
+    if args.video and not args.video.lower().endswith(VIDEO_SUFFIXES):
+        raise UserError(f"--video must end in .mp4 or .gif, got {args.video!r}")
+    if args.actions is not None and args.random is not None:
+        raise UserError("give --actions or --random, not both")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    record = bool(args.video)
+    if args.actions is not None:
+        actions = parse_actions(args.actions, "mspacman")
+        played = play_actions("mspacman", actions=actions, seed=seed, record=record)
+    elif args.random is not None:
+        played = play_actions("mspacman", random_steps=args.random, seed=seed, record=record)
+    else:
+        played = play_keyboard("mspacman", seed=seed, record=record)
+    fps = 15.0 if args.fps is None else args.fps  # 15 agent steps of 4 frames: real time
+    if args.video and played.frames:
+        write_video(played.frames, args.video, fps=fps, scale=2)
+    if args.json:
+        result = {"env": "mspacman", "seed": seed, "steps": played.steps, "score": played.score}
+        result.update(lives=played.lives, game_over=played.game_over, video=args.video)
+        print(json.dumps(result))
+        return 0
+    ending = "game over" if played.game_over else f"{played.lives} lives left"
+    print(f"mspacman seed {seed}: {played.steps} steps, score {played.score:g} ({ending})")
+    if args.video and played.frames:
+        print(f"video: {args.video} ({len(played.frames)} frames at {fps:g} fps)")
+    return 0
+
+
+_PLAY_GAMES["mspacman"] = _play_mspacman
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
