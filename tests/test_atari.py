@@ -285,15 +285,46 @@ def test_play_random_runs_to_game_over():
     assert played.game_over and played.lives == 0 and played.steps < 5000
 
 
+def test_play_command_random_with_video(tmp_path, capsys):
+    import imageio.v3 as iio
+
+    video = tmp_path / "game.mp4"
+    argv = ["play", "mspacman", "--random", "60", "--seed", "3", "--video", str(video)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "mspacman seed 3: 60 steps, score" in out and "61 frames at 15 fps" in out
+    frames = iio.imread(video)  # (T, H, W, 3): the 210x160 screens, scaled 2x
+    assert frames.shape == (61, 420, 320, 3)
+    assert frames[-1].std() > 10  # the maze, not a blank frame
+
+
+def test_play_command_actions_json_matches_the_library(capsys):
+    import json
+
+    actions = [3] * 20 + [2] * 20 + [1] * 40
+    text = ",".join(map(str, actions))
+    assert main(["play", "mspacman", "--actions", text, "--seed", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["steps"] == len(actions)
+    assert result["score"] == play_actions("mspacman", actions=actions, seed=0).score > 0
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["preprocess", "pong", "--out", "x.png"], "unknown game 'pong'; known: mspacman"),
         (["preprocess", "mspacman", "--out", "/no/such/dir/x.png"], "does not exist"),
         (["preprocess", "mspacman", "--out", "frames.txt"], "use one of .png"),
+        (["play", "mspacman", "--actions", "0,3,12"], "action 12 is not one of"),
+        (["play", "mspacman", "--actions", "0,left"], "comma-separated integers"),
+        (["play", "mspacman", "--random", "5", "--actions", "1"], "--actions or --random"),
+        (["play", "mspacman", "--random", "5", "--video", "x.avi"], "must end in .mp4 or .gif"),
+        (["play", "mspacman"], "keyboard play needs a display"),
     ],
 )
-def test_one_line_errors(argv, message, capsys):
+def test_one_line_errors(argv, message, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error and error.strip().count("\n") == 0
@@ -312,6 +343,14 @@ def test_keyboard_play_without_a_display_is_a_user_error(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(UserError, match="needs a display"):
         play_keyboard("mspacman")
+
+
+def test_play_unknown_game_is_argparses_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "pacman"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'pacman'" in error and error.strip().count("\n") == 0
 
 
 def test_bad_action_is_a_user_error_naming_the_actions():
