@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from qarcade.stats import iqm, stratified_bootstrap_ci
+from qarcade.stats import band_over_runs, iqm, smoothed_on_grid, stratified_bootstrap_ci
 
 
 def test_iqm_drops_the_outer_quartiles():
@@ -38,3 +38,22 @@ def test_stratified_keeps_each_task_separate():
     # a pooled resample would not.
     scores = np.array([[0.0, 10.0], [0.0, 10.0], [0.0, 10.0]])
     assert stratified_bootstrap_ci(scores, statistic=np.mean) == pytest.approx((5.0, 5.0))
+
+
+def test_smoothed_on_grid_reads_the_moving_mean_at_each_step():
+    steps = np.array([10, 20, 30, 40])  # env step at which each episode ended
+    rewards = np.array([1.0, 3.0, 5.0, 7.0])
+    grid = np.array([5, 10, 25, 40, 100])
+    values = smoothed_on_grid(steps, rewards, grid, window=2)
+    # before any episode: NaN; then mean of the last <= 2 episodes finished by that step
+    assert np.isnan(values[0])
+    assert values[1:].tolist() == [1.0, 2.0, 6.0, 6.0]
+
+
+def test_band_over_runs_ignores_runs_without_data():
+    values = np.array([[np.nan, 1.0, 2.0], [np.nan, 3.0, 2.0]])
+    mean, low, high = band_over_runs(values)
+    assert np.isnan(mean[0])
+    assert mean[1:].tolist() == [2.0, 2.0]
+    assert low[2] == high[2] == 2.0
+    assert 1.0 <= low[1] <= 2.0 <= high[1] <= 3.0

@@ -135,8 +135,8 @@ def _mdp_text(report: dict) -> str:
     )
     out = [
         f"The lab's MDP (start state 0; gamma {gamma:g}, seed {report['seed']})",
-        "  T = P(s'|s,a), R = reward of the transition, r = expected reward; actions not listed"
-        " are impossible",
+        "  T = P(s'|s,a), R = reward of the transition, r = expected reward;"
+        " unlisted actions are impossible",
         "  "
         + mdp_table()
         .reset_index()
@@ -144,7 +144,7 @@ def _mdp_text(report: dict) -> str:
         .replace("\n", "\n  "),
         "",
         f"Policies over {report['episodes']} episodes of {report['episode_steps']} steps"
-        " (undiscounted total reward; exact mean by dynamic programming)",
+        " (undiscounted totals; exact mean by DP)",
     ]
     rows = [
         [name, *(_cell(s[k], 1) for k in ("mean", "std", "min", "max")), _cell(exact, 1)]
@@ -159,13 +159,13 @@ def _mdp_text(report: dict) -> str:
 
     out += [
         f"Q-learning: {ql['env_steps']:,} steps, random exploration, step size"
-        f" {ql['learning_rate']} per visit; greedy policy {ql['policy']}",
+        f" {ql['learning_rate']}; greedy policy {ql['policy']}",
         _text_table(["state", "a0", "a1", "a2"], q_rows(ql["q_values"])),
         "",
         f"Q-value iteration: Q* (exact to 1e-9); optimal policy {qvi['policy']}",
         _text_table(["state", "a0", "a1", "a2"], q_rows(qvi["q_values"])),
         "",
-        "Q-learning vs Q*: error = Q - Q*; margin = Q(s, optimal action) - best other action",
+        "Q-learning (QL) vs Q*: err = Q - Q*; margin = Q(s, optimal action) - best other",
     ]
     rows = [
         [
@@ -181,16 +181,16 @@ def _mdp_text(report: dict) -> str:
     header = ["state", "err a0", "err a1", "err a2", "QL act", "Q* act", "QL margin", "Q* margin"]
     out.append(_text_table(header, rows))
     out.append(
-        f"  mean error {cmp['mean_error']:+.2f}: a common offset of the level, which converges"
-        " slowly as gamma nears 1; the margins decide the policy."
+        f"  mean err {cmp['mean_error']:+.2f}: the common level of Q converges slowly as gamma"
+        " nears 1;\n  the margins, which decide the policy, converge much sooner."
     )
     if cmp["policies_match"]:
         out.append("  Q-learning's greedy policy is the optimal one.")
     else:
         states = [s for s, m in enumerate(cmp["margin_q_learning"]) if m is not None and m <= 0]
         out.append(
-            f"  Q-learning's greedy policy differs in state(s) {states}: a Q* margin smaller than"
-            " Q-learning's error there flips the choice (see docs/mdp.md)."
+            f"  Q-learning's greedy policy differs in state(s) {states}: where Q*'s margin is"
+            " smaller\n  than Q-learning's error, the choice flips (see docs/mdp.md)."
         )
     return "\n".join(out)
 
@@ -358,6 +358,166 @@ def _run_play(args) -> int:
 
 # --- train / eval ---
 
+_FIELD_TYPES = {"bool": None, "int": int, "float": float, "str": str}
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per DQNConfig field (but ``env``, the positional), help from the field itself."""
+    import dataclasses
+
+    from qarcade.dqn.config import PRESETS, DQNConfig
+
+    group = parser.add_argument_group("config fields (default: the preset's value)")
+    for f in dataclasses.fields(DQNConfig):
+        if f.name == "env":
+            continue
+        values = ", ".join(f"{name}: {getattr(cfg, f.name)}" for name, cfg in PRESETS.items())
+        help_text = f"{f.metadata['help']} ({values})".replace("%", "%%")
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            group.add_argument(
+                flag,
+                type=_FIELD_TYPES[f.type],
+                choices=f.metadata.get("choices"),
+                default=None,
+                metavar=f.name.upper(),
+                help=help_text,
+            )
+
+
+def _config_overrides(args: argparse.Namespace) -> dict:
+    import dataclasses
+
+    from qarcade.dqn.config import DQNConfig
+
+    names = [f.name for f in dataclasses.fields(DQNConfig) if f.name != "env"]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _train_arguments(parser):
+    """Train DQN, Double, Dueling or D3QN (one loop, two flags) and write a run directory:
+    config.json, metrics.csv, TensorBoard events, summary.json, checkpoint.pt,
+    learning_curve.png and video.mp4. Stops at --goal (mean reward of the last 50 training
+    episodes, or of a greedy evaluation with --goal-metric eval), --max-steps or --max-minutes.
+    Ctrl-C or SIGTERM writes a checkpoint; --resume RUN_DIR continues exactly where it stopped."""
+    from qarcade.dqn.config import ALGOS, PRESETS
+
+    parser.add_argument("env", nargs="?", help="environment: gridworld (omit with --resume)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="named config")
+    parser.add_argument("--algo", choices=list(ALGOS), help="sets --double and --dueling")
+    parser.add_argument("--out", help="run directory (default runs/ENV-ALGO-seedS-TIME-PID)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _config_flags(parser)
+
+
+@command("train", help="train the DQN family on an environment")(_train_arguments)
+def _run_train(args) -> int:
+    import json
+
+    from qarcade.dqn.config import build_config
+    from qarcade.dqn.envs import env_factory
+    from qarcade.dqn.train import default_run_dir, resume_config, train
+
+    overrides = _config_overrides(args)
+    if args.resume:
+        if args.algo or args.out:
+            raise UserError("--resume continues a run as it was: no --algo or --out")
+        config = resume_config(args.resume, overrides)
+        if args.env and args.env != config.env:
+            raise UserError(f"{args.resume} is a {config.env} run, not {args.env}")
+        run_dir = args.resume
+    else:
+        if not args.env:
+            raise UserError("name an environment (gridworld) or --resume RUN_DIR")
+        env_factory(args.env)
+        config = build_config(args.preset, args.algo, {**overrides, "env": args.env})
+        run_dir = args.out or default_run_dir(config)
+    log = (lambda *a, **k: None) if args.json else print
+    summary = train(
+        config, run_dir, resume=bool(args.resume), progress=not args.no_progress, log=log
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    return {"SIGINT": 130, "SIGTERM": 143}.get(summary["stop_reason"], 0)
+
+
+def _print_summary(summary: dict) -> None:
+    reached = summary["goal_reached_at"]
+    minutes = summary["wall_seconds"] / 60
+    print(
+        f"{summary['algo']} on {summary['env']}: {summary['env_steps']:,} env steps, "
+        f"{summary['episodes']:,} episodes in {minutes:.1f} min "
+        f"({summary['env_steps_per_second']:.0f} steps/s), stopped by {summary['stop_reason']}"
+    )
+    if reached:
+        print(
+            f"goal {summary['goal']:g} ({summary['goal_metric']}) reached at step "
+            f"{reached['step']:,}, episode {reached['episode']:,}, {reached['wall_seconds']:.0f} s"
+        )
+    if summary["final_eval"]:
+        ev = summary["final_eval"]
+        print(
+            f"greedy evaluation over {ev['episodes']} episodes: mean {ev['mean']:.2f} "
+            f"(std {ev['std']:.2f}, min {ev['min']:g}, max {ev['max']:g})"
+        )
+    print(f"run directory: {summary['run_dir']}")
+    if summary["learning_curve"]:
+        print(f"learning curve: {summary['learning_curve']}")
+    if summary["video"]:
+        print(f"video: {summary['video']}")
+    if summary["stop_reason"] in ("SIGINT", "SIGTERM"):
+        print(f"checkpoint saved; continue with: qarcade train --resume {summary['run_dir']}")
+
+
+def _eval_arguments(parser):
+    """Play a trained run's agent greedily (or epsilon-greedily) and print the reward per
+    episode: mean, std, min and max; optionally record one episode as a video."""
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by train")
+    parser.add_argument("--episodes", type=positive_int, default=100, help="episodes to play")
+    parser.add_argument(
+        "--epsilon", type=unit_interval, default=0.0, help="probability of a random action"
+    )
+    parser.add_argument("--video", metavar="FILE", help="record one episode (.mp4 or .gif)")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation envs")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+@command("eval", help="evaluate a trained agent")(_eval_arguments)
+def _run_eval(args) -> int:
+    import json
+
+    from qarcade.dqn.evaluate import evaluate_run
+
+    result = evaluate_run(
+        args.run_dir,
+        episodes=args.episodes,
+        epsilon=args.epsilon,
+        seed=args.seed,
+        video=args.video,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['algo']} on {result['env']}, {result['episodes']} episodes at epsilon "
+            f"{result['epsilon']:g}: mean {result['mean']:.2f}, std {result['std']:.2f}, "
+            f"min {result['min']:g}, max {result['max']:g}"
+        )
+        if args.video:
+            print(f"video: {args.video} (reward {result['video_reward']:g})")
+    return 0
+
+
 # --- atari ---
 
 
@@ -419,6 +579,88 @@ def _play_mspacman(args) -> int:
 
 
 _PLAY_GAMES["mspacman"] = _play_mspacman
+
+
+# --- sweep ---
+
+
+def _sweep_arguments(parser):
+    """Run many seeds and settings of the DQN family as Ray Tune trials, locally on this
+    machine's cores or on a Ray cluster (--address), and report per variant the fraction of
+    seeds that reach the goal, the steps and seconds to it, and the final evaluation's
+    interquartile mean with a 95% stratified bootstrap interval. Each trial is a normal run
+    directory under OUT/trials/; Ctrl-C stops the sweep, --resume OUT continues it (finished
+    trials are skipped, unfinished ones continue from their checkpoints). Search spaces (grid or
+    random over any config field) come from a TOML file, see docs/sweep.md. Config flags below
+    apply to every trial."""
+    parser.add_argument("env", nargs="?", help="environment: gridworld (omit with --resume)")
+    parser.add_argument("--algo", default="dqn,double,dueling,d3qn", help="comma-separated algos")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds per variant: 0..N-1")
+    parser.add_argument("--file", help="TOML sweep file (its values win over --algo/--seeds)")
+    parser.add_argument("--out", help="sweep directory (default sweeps/ENV-TIME)")
+    parser.add_argument("--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep")
+    parser.add_argument(
+        "--max-concurrent", type=positive_int, help="trials at once (default: as CPUs allow)"
+    )
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray GPUs per trial")
+    parser.add_argument("--address", help="join a running Ray cluster (e.g. auto or HOST:6379)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    from qarcade.dqn.config import PRESETS
+
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="named config")
+    _config_flags(parser)
+
+
+@command("sweep", help="many seeds and settings on Ray Tune, with aggregate statistics")(
+    _sweep_arguments
+)
+def _run_sweep(args) -> int:
+    import json
+    import time
+
+    from qarcade.sweep import SweepSpec, format_report, load_spec_file, run_sweep
+
+    overrides = _config_overrides(args)
+    if args.resume:
+        if args.env or args.file or overrides:
+            raise UserError("--resume continues a sweep as it was: no env, --file or config flags")
+        sweep_dir, spec = args.resume, None
+    else:
+        values = {"algos": tuple(a.strip() for a in args.algo.split(",") if a.strip())}
+        values.update(seeds=args.seeds, preset=args.preset, fixed=overrides)
+        if args.file:
+            values.update(load_spec_file(args.file))
+        values["env"] = args.env or values.get("env")
+        if not values["env"]:
+            raise UserError("name an environment (gridworld), a --file with env, or --resume DIR")
+        spec = SweepSpec(**values)
+        sweep_dir = args.out or f"sweeps/{spec.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    report = run_sweep(
+        spec,
+        sweep_dir,
+        resume=bool(args.resume),
+        max_concurrent=args.max_concurrent,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        address=args.address,
+        log=(lambda *a: None) if args.json else print,
+    )
+    unfinished = sum(entry["trials"] - entry["finished"] for entry in report.values())
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_report(report))
+        print(f"trials.csv, report.json and learning_curves.png in {sweep_dir}")
+    if unfinished:
+        print(
+            f"qarcade sweep: {unfinished} trials unfinished; continue with "
+            f"qarcade sweep --resume {sweep_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(

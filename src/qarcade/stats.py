@@ -8,6 +8,8 @@ take percentiles). Written with numpy/scipy so it needs neither rliable nor arch
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats as scipy_stats
 
@@ -40,3 +42,40 @@ def stratified_bootstrap_ci(
     alpha = (1.0 - confidence) / 2.0
     low, high = np.percentile(replicates, [100 * alpha, 100 * (1 - alpha)])
     return float(low), float(high)
+
+
+def smoothed_on_grid(
+    steps: np.ndarray, rewards: np.ndarray, grid: np.ndarray, window: int = 50
+) -> np.ndarray:
+    """A run's moving mean of the last ``window`` episode rewards, read off at each grid step.
+
+    Before the run's first finished episode the value is NaN; after its last, the last value.
+    """
+    steps, rewards = np.asarray(steps, dtype=np.float64), np.asarray(rewards, dtype=np.float64)
+    if len(steps) == 0:
+        return np.full(len(grid), np.nan)
+    cumulative = np.concatenate([[0.0], np.cumsum(rewards)])
+    ends = np.arange(1, len(rewards) + 1)
+    starts = np.maximum(ends - window, 0)
+    moving = (cumulative[ends] - cumulative[starts]) / (ends - starts)  # (episodes,)
+    index = np.searchsorted(steps, grid, side="right") - 1  # last episode finished by each step
+    return np.where(index >= 0, moving[np.maximum(index, 0)], np.nan)
+
+
+def band_over_runs(
+    values: np.ndarray, confidence: float = 0.95, reps: int = 500, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over runs at each grid point with a bootstrap percentile band: (mean, low, high).
+
+    ``values`` is (runs, points); NaN (a run with no finished episode yet) is left out.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, values.shape[0], size=(reps, values.shape[0]))  # (reps, runs)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        mean = np.nanmean(values, axis=0)
+        replicates = np.nanmean(values[rows], axis=1)  # (reps, points)
+        alpha = (1.0 - confidence) / 2.0
+        low, high = np.nanpercentile(replicates, [100 * alpha, 100 * (1 - alpha)], axis=0)
+    return mean, low, high
