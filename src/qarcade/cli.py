@@ -230,8 +230,8 @@ def _play_arguments(parser):
     q quits; the episode ends after 50 steps. --actions 3,3,1,0 plays that list instead (0 up,
     1 down, 2 left, 3 right) and prints the total reward. --video FILE (.mp4 or .gif) writes the
     episode, each frame held 1/--fps seconds. mspacman: --actions 0,3,3 (0..8: NOOP, UP, RIGHT,
-    LEFT, DOWN, UPRIGHT, UPLEFT, DOWNRIGHT, DOWNLEFT) or --random N, anywhere; the keyboard (arrow
-    keys, a pygame window) only where a display exists."""
+    LEFT, DOWN, UPRIGHT, UPLEFT, DOWNRIGHT, DOWNLEFT) or --random N, anywhere; the keyboard (W A
+    S D in a pygame window) only where a display exists."""
     parser.add_argument(
         "env", metavar="ENV", choices=_PLAY_GAMES, help="the game: gridworld or mspacman"
     )

@@ -535,7 +535,8 @@ def has_display() -> bool:
 def play_keyboard(
     name: str = "mspacman", seed: int | None = None, record: bool = False, zoom: float = 3.0
 ) -> PlayResult:
-    """Plays the game by keyboard (arrow keys) in a window, with Gymnasium's play utility."""
+    """Plays the game by keyboard (W A S D, two at once for diagonals) in a window (Gymnasium's
+    play utility); returns the last game played."""
     game = get_game(name)
     if not has_display():
         raise UserError(
