@@ -181,3 +181,9 @@ def test_tiny_sweep_is_interrupted_and_resumed(tmp_path):
     assert (out / "learning_curves.png").stat().st_size > 10_000
     finals = [entry["final_eval_iqm"] for entry in report.values()]
     assert all(np.isfinite(finals))
+
+
+def test_the_example_sweep_file_expands(tmp_path):
+    example = Path(__file__).parents[1] / "examples" / "sweep_lr.toml"
+    spec = SweepSpec(**load_spec_file(example))
+    assert len(expand_trials(spec, tmp_path)) == 2 * 5 * 2 * 2
