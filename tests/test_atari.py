@@ -360,3 +360,7 @@ def test_bad_action_is_a_user_error_naming_the_actions():
         make_atari_env("pong")
     with pytest.raises(UserError, match="unknown preprocessing"):
         make_atari_env("mspacman", "nature")
+    with pytest.raises(UserError, match="unknown Atari preset field"):
+        make_atari_env("mspacman", "standard", sticky=0.0)
+    with pytest.raises(UserError, match="frame_stack must be at least 1"):
+        make_atari_vector_env("mspacman", "standard", 2, frame_stack=0)

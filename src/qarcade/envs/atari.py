@@ -143,7 +143,13 @@ def get_preset(preprocessing: str | AtariPreset, **overrides: Any) -> AtariPrese
         raise UserError(
             f"unknown preprocessing {preprocessing!r}; known: {', '.join(sorted(PRESETS))}"
         )
-    return replace(preset, **overrides)
+    unknown = set(overrides) - set(AtariPreset.__dataclass_fields__)
+    if unknown:
+        raise UserError(f"unknown Atari preset field(s): {', '.join(sorted(unknown))}")
+    preset = replace(preset, **overrides)
+    if preset.frame_stack < 1 or preset.noop_max < 0:
+        raise UserError("frame_stack must be at least 1 and noop_max at least 0")
+    return preset
 
 
 # --- the lab's preprocessing ---
