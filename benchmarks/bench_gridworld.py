@@ -160,6 +160,18 @@ def vector_stepper(partial, copies, obs_type="pixels"):
     return step
 
 
+def frame_write_stepper(copies):
+    """No game at all: only produce ``copies`` fresh 84x84x3 frames from ready rows, the way
+    the env's last rendering step does. Its rate bounds any env that returns fresh frames."""
+    rows = np.zeros((copies, 7, 84 * 3), np.uint8)
+
+    def step():
+        np.repeat(rows, 12, axis=1)
+        return copies
+
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.4, help="time per measurement")
@@ -176,6 +188,7 @@ def main() -> None:
     steppers["GridWorldEnv via gymnasium.make"] = single_stepper(args.partial)
     for copies in VECTOR_COPIES:
         steppers[f"vector env, {copies} copies"] = vector_stepper(args.partial, copies)
+    steppers["bound: only writing 64 fresh frames per step"] = frame_write_stepper(64)
     for copies in VECTOR_COPIES[1:]:
         steppers[f"vector env, {copies} copies, obs_type=grid"] = vector_stepper(
             args.partial, copies, "grid"

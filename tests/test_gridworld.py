@@ -19,6 +19,7 @@ from qarcade.envs.gridworld import (
     GridWorldVectorEnv,
     bordered_grids,
     parse_actions,
+    partial_windows,
     play_actions,
     upscale,
 )
@@ -364,6 +365,10 @@ def test_core_grids_match_the_pure_function():
         core.set_rng(copy, np.random.default_rng(copy))
     core.place(np.arange(16))
     np.testing.assert_array_equal(core.grids(), bordered_grids(core.cells, 7))
+    windows = partial_windows(bordered_grids(core.cells, 7), core.cells[:, 0], 7)
+    np.testing.assert_array_equal(core.windows(), windows)
+    np.testing.assert_array_equal(core.frames(partial=True), upscale(windows))
+    np.testing.assert_array_equal(core.frames(partial=False), upscale(core.grids()))
     with pytest.raises(UserError, match="obs_type"):
         GridCore(1, obs_type="rgb")
 

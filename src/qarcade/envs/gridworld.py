@@ -121,6 +121,8 @@ def partial_windows(grids: np.ndarray, hero_cells: np.ndarray, size: int) -> np.
 def upscale(grids: np.ndarray, px: int = FRAME_PX) -> np.ndarray:
     """(N, H, H, 3) uint8 -> (N, px, px, 3) by nearest neighbour: pixel p shows cell p*H//px."""
     n, h = grids.shape[:2]
+    if px % h == 0:  # uniform blocks: repeat each cell across, then each row down
+        return grids.repeat(px // h, axis=2).repeat(px // h, axis=1)
     cell_of_px = pixel_cells(h, px)  # (px,)
     byte_cols = (cell_of_px[:, None] * 3 + np.arange(3)).reshape(-1)  # (px*3,)
     rows = grids.reshape(n, h, h * 3)[:, :, byte_cols]  # (N, H, px*3): columns scaled
@@ -166,8 +168,17 @@ class GridCore:
         self._empty_grid = empty
         self._grid_byte = ((y + 1) * side + (x + 1)) * 3  # (S*S,) red byte of a cell in a grid
         self._grid_base = np.arange(n)[:, None] * side * side * 3 + SLOT_CHANNEL  # (N, 7)
+        # Partial view: a colour code per bordered cell, looked up as 28-pixel block rows.
+        self._cell_index = (y + 1) * side + (x + 1)  # (S*S,) cell in the bordered H*H grid
+        self._empty_codes = (empty[:, :, 0] // 255 * 7).reshape(-1)  # (H*H,) 7 = white
+        self._slot_code = (1 << SLOT_CHANNEL).astype(np.uint8)  # (7,) hero 4, goal 2, fire 1
+        palette = ((np.arange(8)[:, None] >> np.arange(3)) & 1).astype(np.uint8) * 255  # (8, 3)
+        self._code_block = np.tile(palette, FRAME_PX // PARTIAL_CELLS)  # (8, 84)
+        offsets = np.arange(PARTIAL_CELLS)
+        self._window_of_hero = (
+            (y[:, None, None] + offsets[:, None]) * side + (x[:, None, None] + offsets)
+        ).reshape(len(y), -1)  # (S*S, 9): bordered cells of the window around a hero's cell
         if self._block_px is not None:
-            self._block_of_cell = (y + 1) * side + (x + 1)  # (S*S,) block index in (H*H)
             colours = np.zeros((N_OBJECTS, 3), np.uint8)  # (7, 3) RGB of each slot
             colours[np.arange(N_OBJECTS), SLOT_CHANNEL] = 255
             self._slot_block = np.tile(colours, self._block_px)  # (7, 3*block) one block row
@@ -257,13 +268,19 @@ class GridCore:
         np.put(grids, self._grid_byte[self.cells] + self._grid_base, 255)  # (N, 7) bytes
         return grids
 
+    def windows(self) -> np.ndarray:
+        """(N, 3, 3, 3) uint8: the partial views, ``partial_windows(grids(), hero, size)``."""
+        cells = self.grids().reshape(self.num_envs, -1, 3)  # (N, H*H, 3)
+        window = cells[self._copy_index, self._window_of_hero[self.cells[:, 0]]]  # (N, 9, 3)
+        return window.reshape(self.num_envs, PARTIAL_CELLS, PARTIAL_CELLS, 3)
+
     def observations(self) -> np.ndarray:
         """What the agents see: ``frames()``, or with ``obs_type="grid"`` the small grids
         (N, H, H, 3) (H = size+2, or 3 for the partial view) that ``upscale`` turns into them."""
         if self.obs_type == "pixels":
             return self.frames()
         if self.partial:
-            return partial_windows(self.grids(), self.cells[:, 0], self.size)
+            return self.windows()
         return self.grids()
 
     def frames(self, partial: bool | None = None) -> np.ndarray:
@@ -272,14 +289,22 @@ class GridCore:
         Equal to ``upscale(grids())`` (or of the partial windows); the full view is drawn
         straight at frame width and repeated down, which writes each frame byte once.
         """
-        if self.partial if partial is None else partial:
-            return upscale(partial_windows(self.grids(), self.cells[:, 0], self.size))
         n, side = self.num_envs, self.size + 2
+        if self.partial if partial is None else partial:
+            # colour codes (bit 0 red, 1 green, 2 blue) of every bordered cell, the 9 codes
+            # around each hero, then each code's 28-pixel block row
+            codes = np.empty((n, side * side), np.uint8)  # (N, H*H)
+            codes[:] = self._empty_codes
+            codes[self._copy_index, self._cell_index[self.cells]] = self._slot_code
+            window = codes[self._copy_index, self._window_of_hero[self.cells[:, 0]]]  # (N, 9)
+            rows = self._code_block[window].reshape(n, PARTIAL_CELLS, FRAME_PX * 3)
+            frames = rows.repeat(FRAME_PX // PARTIAL_CELLS, axis=1)  # (N, 84, 252)
+            return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
         rows = np.empty((n, side, FRAME_PX * 3), np.uint8)  # (N, H, 252)
         rows[:] = self._empty_rows
         if self._block_px is not None:
             blocks = rows.reshape(n, side * side, -1)  # (N, H*H, 3*block): one block row each
-            blocks[self._copy_index, self._block_of_cell[self.cells]] = self._slot_block
+            blocks[self._copy_index, self._cell_index[self.cells]] = self._slot_block
             frames = np.repeat(rows, self._block_px, axis=1)  # (N, 84, 252)
         else:
             np.put(rows, self._paint[self.cells] + self._paint_base, 255)  # (N, 7, widest)
