@@ -69,7 +69,7 @@ def main() -> None:
     configs = [("single", "lab", 1)]
     for backend, preprocessing in [("ale", "standard"), ("async", "standard"), ("async", "lab")]:
         configs += [(backend, preprocessing, copies) for copies in COPIES]
-    rows = []
+    rows, load_before = [], os.getloadavg()[0]
     for env, preprocessing, copies in configs:
         baseline = single_steps_per_s("standard", args.seconds)
         if env == "single":
@@ -83,6 +83,7 @@ def main() -> None:
             json.dumps(
                 {
                     "cpus": os.cpu_count(),
+                    "load_average_1min": [load_before, os.getloadavg()[0]],
                     "rows": [
                         {
                             "env": env,
@@ -100,6 +101,7 @@ def main() -> None:
         return
     print(f"Ms. Pac-Man agent steps/s on {os.cpu_count()} CPUs, {args.seconds} s per figure;")
     print("baseline: one standard env, measured again just before each figure")
+    print(f"load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}")
     header = ("env", "preprocessing", "copies", "steps/s", "baseline", "ratio")
     print("{:<8} {:<14} {:>6} {:>9} {:>9} {:>7}".format(*header))
     for env, prep, copies, rate, baseline in rows:
