@@ -242,6 +242,24 @@ def test_vector_env_reports_raw_scores_life_loss_and_clipped_rewards():
     vector.close()
 
 
+def test_ale_vector_env_same_step_autoreset_keeps_the_final_frame():
+    from gymnasium.vector import AutoresetMode
+
+    vector = make_atari_vector_env(
+        "mspacman", "standard", 1, seed=9, autoreset_mode=AutoresetMode.SAME_STEP
+    )
+    rng = np.random.default_rng(9)
+    for _ in range(5000):
+        observations, _, terminated, _, info = vector.step(rng.integers(9, size=1))
+        if terminated[0]:
+            break
+    assert terminated[0] and info["episode"]["r"][0] > 0
+    final = np.asarray(info["final_obs"][0])
+    assert final.shape == (4, 84, 84) and final.any()
+    assert (observations[0, :3] == 0).all()  # already the next game's first stack
+    vector.close()
+
+
 def test_lab_vector_env_matches_single_lab_env():
     single = make_atari_env("mspacman", "lab", seed=8, for_training=False)
     vector = make_atari_vector_env("mspacman", "lab", 2, seed=8, backend="sync")
