@@ -4,6 +4,7 @@ The expected pictures are rebuilt here with plain loops from ``info`` (not with 
 rendering functions), so a rendering bug cannot hide behind itself.
 """
 
+import re
 import warnings
 
 import gymnasium as gym
@@ -388,3 +389,16 @@ def test_gymnasium_episode_statistics_see_50_step_episodes():
             np.testing.assert_array_equal(info["episode"]["r"], total)
             total[:] = 0
     assert ends == [49, 100]  # NEXT_STEP: one reset step between episodes
+
+
+def test_ansi_render_draws_the_board_as_text():
+    env = gym.make(ENV_ID, render_mode="ansi", size=4)
+    _, info = env.reset(seed=6)
+    text = env.render()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()
+    assert len(plain) == 6 and all(len(line) == 12 for line in plain)  # 2 characters a cell
+    x, y = info["hero"]
+    assert plain[y + 1][2 * (x + 1)] == "@"
+    assert {plain[y + 1][2 * (x + 1)] for x, y in info["goals"]} == {"+"}
+    assert {plain[y + 1][2 * (x + 1)] for x, y in info["fires"]} == {"x"}
+    assert sum(line.count("+") for line in plain) == 4 and "\x1b[44;97m@" in text
