@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from qarcade.envs.mdp import POSSIBLE_ACTIONS, REWARDS, START_STATE, TRANSITIONS
+from qarcade.envs.mdp import ACTION_MASK, POSSIBLE_ACTIONS, REWARDS, START_STATE, TRANSITIONS
 from qarcade.tabular import (
     LR_POWER,
     POLICIES,
@@ -110,27 +110,34 @@ def study(gamma: float, n_seeds: int, env_steps: int, record_every: int, **lr) -
     is_optimal = (policies == optimal).all(axis=-1)  # (K, N)
     since = holds_policy_since(result.history_steps, policies, optimal)
     held = since[since >= 0]
-    checkpoints = {}
-    for fraction in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0):
-        k = int(np.searchsorted(result.history_steps, fraction * env_steps))
-        checkpoints[int(result.history_steps[k])] = float(is_optimal[k].mean())
+    checkpoints = [
+        int(np.searchsorted(result.history_steps, fraction * env_steps))
+        for fraction in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+    ]
     flips = (policies[1:] != policies[:-1]).any(axis=-1).sum(axis=0)  # (N,) changes of policy
-    state1_gap = result.q_values[:, 1, 2] - result.q_values[:, 1, 0]
+    # State 1's margin Q(1,2) - Q(1,0) across seeds: its mean is the bias, its std the noise.
+    state1_gaps = result.history[:, :, 1, 2] - result.history[:, :, 1, 0]  # (K, N)
     return {
         "gamma": gamma,
         "seeds": n_seeds,
         "env_steps": env_steps,
         "seconds": seconds,
         "learning_rate": lr or {"lr_power": LR_POWER},
-        "optimal_fraction_at": checkpoints,
+        "at_steps": [int(result.history_steps[k]) for k in checkpoints],
+        "optimal_fraction": [float(is_optimal[k].mean()) for k in checkpoints],
+        "state1_margin_mean": [float(state1_gaps[k].mean()) for k in checkpoints],
+        "state1_margin_std": [float(state1_gaps[k].std()) for k in checkpoints],
+        "state1_margin_true": float(q_star[1, 2] - q_star[1, 0]),
+        "mean_q_error": [
+            float((result.history[k][:, ACTION_MASK] - q_star[ACTION_MASK]).mean())
+            for k in checkpoints
+        ],
         "optimal_fraction_last_half": float(is_optimal[len(is_optimal) // 2 :].mean()),
         "holds_to_end": int(len(held)),
         "holds_since_steps": {q: float(np.percentile(held, q)) for q in (50, 90, 100)}
         if len(held)
         else None,
         "policy_changes_median": float(np.median(flips)),
-        "state1_gap_true": float(q_star[1, 2] - q_star[1, 0]),
-        "state1_gap_learned": {"mean": float(state1_gap.mean()), "std": float(state1_gap.std())},
     }
 
 
@@ -139,11 +146,16 @@ def main() -> None:
     parser.add_argument("--study", action="store_true", help="also run the many-seed study")
     parser.add_argument("--seeds", type=int, default=200, help="seeds in the study")
     parser.add_argument("--study-steps", type=int, default=1_000_000, help="steps at gamma 0.95")
+    parser.add_argument(
+        "--powers",
+        default=str(LR_POWER),
+        help="step-size powers to try at gamma 0.95, e.g. 0.85,0.7",
+    )
     args = parser.parse_args()
 
     report = {
         "evaluation": bench_evaluation(1000, 100),
-        "q_learning": bench_q_learning(20, Q_LEARNING_STEPS, 0.99),
+        "q_learning": bench_q_learning(20, 10_000, 0.99),
     }
     ev, ql = report["evaluation"], report["q_learning"]
     print(
@@ -162,8 +174,10 @@ def main() -> None:
             study(0.90, n, Q_LEARNING_STEPS, 100),
             study(0.99, n, Q_LEARNING_STEPS, 100),
             study(0.99, n, 200_000, 1000, lr_power=0.0, lr_scale=0.01),
-            study(0.95, n, args.study_steps, 1000),
         ]
+        for power in (float(p) for p in args.powers.split(",")):
+            report["study"].append(study(0.95, n, args.study_steps, 1000, lr_power=power))
+    if args.study:
         for entry in report["study"]:
             print(json.dumps(entry))
     print(json.dumps(report))

@@ -57,9 +57,17 @@ LR_POWER = 0.85
 
 
 def _cdf(probabilities: np.ndarray) -> np.ndarray:
-    """Cumulative probabilities for inverse-CDF draws, +inf once nothing is left.  (..., K)"""
+    """Cumulative probabilities for inverse-CDF draws.  (..., K)
+
+    A threshold after which no outcome has probability is +inf, so that rounding in the sum
+    (0.7 + 0.3 < 1 by an ulp, say) can never draw an outcome of probability 0.
+    """
     cdf = probabilities.cumsum(axis=-1)
-    return np.where(np.isclose(cdf, cdf[..., -1:]), np.inf, cdf)
+    mass_from = np.flip(np.flip(probabilities, -1).cumsum(axis=-1), -1)  # sum of p[k:]
+    nothing_after = np.concatenate(
+        [mass_from[..., 1:] == 0, np.ones_like(cdf[..., :1], dtype=bool)], axis=-1
+    )
+    return np.where(nothing_after, np.inf, cdf)
 
 
 _TRANSITION_CDF = _cdf(TRANSITIONS)  # (S, A, S)
