@@ -75,3 +75,9 @@ def test_notebook_animation_embeds_the_gif():
     read = iio.imread(base64.b64decode(data), extension=".gif", index=None)
     assert read.shape[1:] == (84, 84, 3)
     np.testing.assert_array_equal(read[0], episode.frames[0])
+
+
+@pytest.mark.parametrize("fps, scale", [(0, 4), (-2, 4), (float("nan"), 4), (4, 0), (4, 1.5)])
+def test_bad_rate_or_scale_is_a_clear_error(tmp_path, fps, scale):
+    with pytest.raises(UserError, match="fps > 0"):
+        write_video(distinct_frames(2), tmp_path / "x.gif", fps=fps, scale=scale)

@@ -10,17 +10,19 @@ from __future__ import annotations
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
-def _video_frames(frames, scale: int):
+def _video_frames(frames, scale: int, fps: float):
     import numpy as np
+
+    from qarcade.errors import UserError
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-        from qarcade.errors import UserError
-
         raise UserError(f"a video needs frames of shape (T, H, W, 3), got {frames.shape}")
+    if not fps > 0 or int(scale) != scale or scale < 1:
+        raise UserError(f"a video needs fps > 0 and a whole scale >= 1, got {fps} and {scale}")
     frames = frames.astype(np.uint8, copy=False)
     if scale != 1:
-        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)  # (T, H*s, W*s, 3)
+        frames = frames.repeat(int(scale), axis=1).repeat(int(scale), axis=2)  # (T, H*s, W*s, 3)
     return frames
 
 
@@ -29,7 +31,7 @@ def gif_bytes(frames, *, fps: float = 4.0, scale: int = 4) -> bytes:
     shown for their summed time (the GIF encoder does this)."""
     import imageio.v3 as iio
 
-    frames = _video_frames(frames, scale)
+    frames = _video_frames(frames, scale, fps)
     return iio.imwrite("<bytes>", frames, extension=".gif", duration=1000.0 / fps, loop=0)
 
 
@@ -46,7 +48,7 @@ def write_video(frames, path, *, fps: float = 4.0, scale: int = 4):
         raise UserError(f"video file must end in .mp4 or .gif, got {path.name!r}")
     if not path.parent.is_dir():
         raise UserError(f"no such directory for the video: {path.parent}")
-    frames = _video_frames(frames, scale)
+    frames = _video_frames(frames, scale, fps)
     if suffix == ".gif":
         path.write_bytes(gif_bytes(frames, fps=fps, scale=1))
         return path
