@@ -35,7 +35,9 @@ class DQNConfig:
     frame_stack: int = _f(1, "frames per observation, rebuilt by index from the replay")
     # --- network ---
     network: str = _f(
-        "lab", "torso: the lab's CNN, the Nature CNN or an MLP", ("lab", "nature", "mlp")
+        "lab",
+        "torso: the lab's CNN, the Nature CNN, 14x14-pooled pixels + MLP (tiny), or an MLP",
+        ("lab", "nature", "tiny", "mlp"),
     )
     dueling: bool = _f(True, "dueling head Q = V + A - mean(A) instead of a plain head")
     # --- learning ---
@@ -186,3 +188,11 @@ def preset(name: str) -> DQNConfig:
 def field_help() -> dict[str, str]:
     """Each field's one-line help, as the CLI shows it."""
     return {f.name: f.metadata["help"] for f in dataclasses.fields(DQNConfig)}
+
+
+def build_config(preset_name: str, algo: str | None, overrides: dict) -> DQNConfig:
+    """A preset, then ``--algo``'s two flags, then explicit field overrides (in that order)."""
+    config = preset(preset_name)
+    if algo is not None:
+        config = with_algo(config, algo)
+    return dataclasses.replace(config, **overrides)

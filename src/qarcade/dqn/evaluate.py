@@ -131,5 +131,30 @@ def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, 
     from qarcade import media
 
     frames, total = record_episode(q, config, epsilon=epsilon, seed=seed)
+    if not hasattr(media, "write_video"):  # the video section of media.py is not there yet
+        raise UserError("cannot write videos: qarcade.media.write_video is missing")
     media.write_video(path, frames)
     return total
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    episodes: int = 100,
+    epsilon: float = 0.0,
+    seed: int = 12345,
+    video: str | Path | None = None,
+    device: str = "cpu",
+) -> dict:
+    """Play a trained run's agent for ``episodes`` episodes; optionally record one to ``video``."""
+    from qarcade.dqn.train import resolve_device
+
+    torch_device = resolve_device(device)
+    config, network = load_trained(run_dir, torch_device)
+    q = q_function(network, torch_device)
+    result = {**summarize(evaluate(q, config, episodes, epsilon=epsilon, seed=seed))}
+    result.update(epsilon=epsilon, run_dir=str(run_dir), env=config.env, algo=config.algo)
+    if video is not None:
+        result["video"] = str(video)
+        result["video_reward"] = write_episode_video(q, config, Path(video), seed, epsilon)
+    return result

@@ -1,6 +1,9 @@
-"""Q-networks: a torso (the lab's CNN, the Nature CNN, an MLP) and a head (plain or dueling).
+"""Q-networks: a torso (the lab's CNN, the Nature CNN, MLPs) and a head (plain or dueling).
 
-The Nature CNN is Mnih et al. (2015); the dueling head is Wang et al. (2016): Q = V + A - mean(A).
+``tiny`` average-pools the frame to 14x14 before a small MLP (fast on a CPU, for tests and
+quick runs); ``mlp`` flattens whatever it is given. The Nature CNN is Mnih et al. (2015); the
+dueling head is Wang et al. (2016): Q = V + A - mean(A).
+
 The lab's CNN ends in a 7x7 conv to 1x1x512; its plain head is dense 256 + dense A (1,814,436
 parameters on 84x84x3 with 4 actions), its dueling head splits those 512 channels in two halves,
 one for the advantage (dense A) and one for the value (dense 1) (1,683,365 parameters).
@@ -58,6 +61,12 @@ def _nature_cnn(channels: int) -> nn.Module:
         nn.LazyLinear(512),
         nn.ReLU(),
     )
+
+
+def _tiny(hidden: int = 256) -> nn.Module:
+    # Average-pool the frame to 14x14 first: the gridworld's cells are uniform 12-pixel blocks
+    # (size 5), so little is lost, and the dense layers are 50x smaller than on raw pixels.
+    return nn.Sequential(nn.AdaptiveAvgPool2d(14), _mlp(hidden))
 
 
 def _mlp(hidden: int = 256) -> nn.Module:
@@ -132,13 +141,15 @@ def build_q_network(
     n_actions: int,
 ) -> QNetwork:
     """The Q-network named by the config, for frames of ``frame_shape`` and ``frame_dtype``."""
-    image = network in ("lab", "nature")
+    image = network in ("lab", "nature", "tiny")
     if image and len(frame_shape) != 3:
         raise ValueError(f"{network} CNN needs (H, W, C) frames, got shape {frame_shape}")
     if network == "lab":
         torso, hidden, split = _lab_cnn(frame_shape[2] * frame_stack), 256, True
     elif network == "nature":
         torso, hidden, split = _nature_cnn(frame_shape[2] * frame_stack), 0, False
+    elif network == "tiny":
+        torso, hidden, split = _tiny(), 0, False
     elif network == "mlp":
         torso, hidden, split = _mlp(), 0, False
     else:

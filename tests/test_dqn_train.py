@@ -1,0 +1,207 @@
+"""The training loop end to end on tiny budgets: run directory, determinism, exact resume,
+SIGTERM, one-line errors, evaluation."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from qarcade.dqn.config import build_config
+from qarcade.dqn.train import train
+from qarcade.runs import CHECKPOINT, RunDir
+
+TINY = dict(
+    network="tiny",
+    grid_size=3,
+    num_envs=4,
+    buffer_size=2000,
+    warmup_steps=100,
+    epsilon_decay_steps=300,
+    train_every_steps=8,
+    target_update_every=10,
+    final_eval_episodes=4,
+    video=False,
+    seed=3,
+    torch_threads=1,
+)
+STEPS = 600  # 3 episodes per env; stopping at 300 cuts through the second
+QUIET = dict(progress=False, log=lambda *args: None)
+
+
+def tiny(**changes):
+    return build_config("fast", "d3qn", {**TINY, **changes})
+
+
+def metrics_without_wall_time(run_dir):
+    return RunDir(run_dir).read_metrics().drop(columns="wall_time_s")
+
+
+def weights(run_dir):
+    return RunDir(run_dir).load_checkpoint()["learner"]["online"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "reference"
+    summary = train(tiny(max_steps=STEPS), run_dir, **QUIET)
+    return run_dir, summary
+
+
+def test_run_directory_has_everything(reference):
+    run_dir, summary = reference
+    for name in ("config.json", "metrics.csv", "summary.json", CHECKPOINT, "learning_curve.png"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tb").iterdir()), "TensorBoard events"
+    metrics = RunDir(run_dir).read_metrics()
+    assert list(metrics.columns) == [
+        "episode", "step", "reward", "length", "epsilon", "loss", "wall_time_s",
+    ]  # fmt: skip
+    assert metrics["episode"].tolist() == list(range(1, 13))  # 4 envs x 3 episodes of 50
+    assert (metrics["length"] == 50).all()
+    assert metrics["step"].iloc[-1] == STEPS == summary["env_steps"]
+    assert metrics["epsilon"].is_monotonic_decreasing and metrics["epsilon"].iloc[-1] < 1.0
+    assert RunDir(run_dir).read_summary()["stop_reason"] == "max_steps"
+    assert summary["final_eval"]["episodes"] == 4
+    # every update round was done: (600 - 100) // 8 + 1 rounds of 1 update
+    assert summary["grad_updates"] == (STEPS - 100) // 8 + 1
+
+
+def test_same_seed_same_metrics_and_weights(reference, tmp_path):
+    run_dir, _ = reference
+    train(tiny(max_steps=STEPS), tmp_path / "again", **QUIET)
+    pd.testing.assert_frame_equal(
+        metrics_without_wall_time(run_dir), metrics_without_wall_time(tmp_path / "again")
+    )
+    for name, tensor in weights(run_dir).items():
+        assert torch.equal(tensor, weights(tmp_path / "again")[name]), name
+
+
+def test_stop_and_resume_ends_like_the_uninterrupted_run(reference, tmp_path):
+    run_dir, _ = reference
+    first = train(tiny(max_steps=STEPS // 2), tmp_path / "split", **QUIET)
+    assert first["stop_reason"] == "max_steps" and first["env_steps"] == STEPS // 2
+    train(tiny(max_steps=STEPS), tmp_path / "split", resume=True, **QUIET)
+    pd.testing.assert_frame_equal(
+        metrics_without_wall_time(run_dir), metrics_without_wall_time(tmp_path / "split")
+    )
+    for name, tensor in weights(run_dir).items():
+        assert torch.equal(tensor, weights(tmp_path / "split")[name]), name
+
+
+def cli(*args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "qarcade.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def tiny_flags(**changes):
+    flags = []
+    for key, value in {**TINY, **changes}.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    run_dir = tmp_path / "run"
+    flags = tiny_flags(max_steps=10**7)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qarcade.cli", "train", "gridworld", "--out", str(run_dir)]
+        + ["--no-progress", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until it has trained a little
+        metrics = run_dir / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) > 8:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "Traceback" not in err
+    assert "qarcade train --resume" in out
+    summary = RunDir(run_dir).read_summary()
+    assert summary["stop_reason"] == "SIGTERM"
+    state = RunDir(run_dir).load_checkpoint()
+    assert state["counters"]["env_steps"] == summary["env_steps"] > 0
+    # the checkpoint continues: resume for one more episode round
+    more = summary["env_steps"] + 200
+    result = cli("train", "--resume", str(run_dir), "--no-progress", "--max-steps", str(more))
+    assert result.returncode == 0, result.stderr
+    assert RunDir(run_dir).read_summary()["env_steps"] >= more
+
+
+def test_eval_command(reference):
+    run_dir, _ = reference
+    result = cli("eval", str(run_dir), "--episodes", "6", "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    report = json.loads(result.stdout)
+    assert report["episodes"] == 6 and report["min"] <= report["mean"] <= report["max"]
+    again = json.loads(cli("eval", str(run_dir), "--episodes", "6", "--json").stdout)
+    assert again["mean"] == report["mean"]  # seeded
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "pong"], "unknown env 'pong'"),
+        (["train", "gridworld", "--algo", "rainbow"], "invalid choice: 'rainbow'"),
+        (["train", "gridworld", "--tau", "0"], "tau must be in (0, 1]"),
+        (["eval", "."], "is not a run directory"),
+        (["train", "--resume", "/no/such/run"], "is not a directory"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(args, message):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(reference, tmp_path):
+    run_dir, _ = reference
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("config.json", "metrics.csv", "evaluations.csv"):
+        (copy / name).write_bytes((run_dir / name).read_bytes())
+    data = (run_dir / CHECKPOINT).read_bytes()
+    (copy / CHECKPOINT).write_bytes(data[: len(data) // 3])
+    for args in (["eval", str(copy)], ["train", "--resume", str(copy)]):
+        result = cli(*args)
+        assert result.returncode == 2
+        assert "corrupt or truncated" in result.stderr
+        assert result.stderr.strip().count("\n") == 0
+
+
+def test_resume_refuses_to_change_the_learning(reference):
+    run_dir, _ = reference
+    result = cli("train", "--resume", str(run_dir), "--learning-rate", "0.5")
+    assert result.returncode == 2
+    assert "cannot change learning_rate" in result.stderr
+
+
+def test_a_finished_run_directory_is_not_overwritten(reference):
+    run_dir, _ = reference
+    result = cli("train", "gridworld", "--out", str(run_dir), *tiny_flags(max_steps=100))
+    assert result.returncode == 2 and "already holds a run" in result.stderr
+    assert np.isfinite(RunDir(run_dir).read_summary()["wall_seconds"])
+    assert os.path.exists(run_dir / CHECKPOINT)
