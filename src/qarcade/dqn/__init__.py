@@ -1,7 +1,8 @@
 """The DQN family: DQN, Double DQN, Dueling DQN and D3QN, one training loop with two flags.
 
-Library entry points: ``DQNConfig`` and ``preset`` (the hyperparameters), ``train`` (the loop,
-writing a run directory) and ``evaluate_run`` (greedy play of a trained run).
+Library entry points: ``DQNConfig`` and ``preset`` (the hyperparameters),
+``qarcade.dqn.train.train`` (the loop, writing a run directory) and
+``qarcade.dqn.evaluate.evaluate_run`` (greedy play of a trained run).
 """
 
 import os
@@ -12,6 +13,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from qarcade.dqn.config import ALGOS, PRESETS, DQNConfig, preset, with_algo
-from qarcade.dqn.train import train
 
-__all__ = ["ALGOS", "PRESETS", "DQNConfig", "preset", "train", "with_algo"]
+# The loop is ``qarcade.dqn.train.train``; it is not imported here because it loads torch,
+# and the CLI reads the config (for --help) without it.
+__all__ = ["ALGOS", "PRESETS", "DQNConfig", "preset", "with_algo"]
