@@ -254,7 +254,6 @@ def q_learning(
     q = initial_q_values(n_runs).reshape(-1)  # (N*S*A,)
     visits = np.zeros(n_runs * N_STATES * N_ACTIONS, dtype=np.int64)  # n(s, a) per run
     run_base = np.arange(n_runs) * N_STATES * N_ACTIONS  # (N,)
-    alphas = learning_rate(np.arange(1, env_steps + 1), lr_power, lr_scale)  # by n(s,a)-1  (T,)
     states = np.full(n_runs, START_STATE)
     history_steps, history = [0], [q.copy()]
     chunk_steps = max(64, min(4096, 2**20 // n_runs))
@@ -275,7 +274,8 @@ def q_learning(
         visits[entry] += 1
         next_q = q[run_base + next_states * N_ACTIONS + _ACTIONS[:, None]].T  # (N, A), a view
         target = td_target(rewards, gamma, next_q)
-        q[entry] += alphas[visits[entry] - 1] * (target - q[entry])
+        alpha = learning_rate(visits[entry], lr_power, lr_scale)  # (N,)
+        q[entry] += alpha * (target - q[entry])
         states = next_states
 
         if record_every and (step + 1) % record_every == 0:
