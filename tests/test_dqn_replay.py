@@ -172,3 +172,15 @@ def test_nstep_returns_by_hand():
     assert returns.tolist() == [3.0, 2.0, 2.0, 1.0]
     assert steps.tolist() == [3, 2, 2, 1]
     assert discount.tolist() == [0.125, 0.0, 0.25, 0.0]
+
+
+def test_cut_episodes_truncates_then_starts_fresh_episodes():
+    replay = make(k=2, n=1)
+    fill(replay, 6)  # cursor 6: env 0 at position 1 of its 2nd episode, env 1 at position 2
+    replay.cut_episodes(np.stack([[9000], [9001]]))
+    assert replay.cursor == 7
+    assert replay.is_final(np.array([6, 6]), np.array([0, 1])).all()
+    # the step into the old newest frame now bootstraps from it as a truncation
+    assert replay.truncated[5 % replay.slots, 0] and replay.truncated[5 % replay.slots, 1]
+    # the new frames start episodes: their stacks repeat them
+    assert replay.latest_stacks()[:, :, 0].tolist() == [[9000, 9000], [9001, 9001]]

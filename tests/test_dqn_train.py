@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from qarcade.cli import main
 from qarcade.dqn.config import build_config
 from qarcade.dqn.train import train
 from qarcade.runs import CHECKPOINT, RunDir
@@ -49,13 +50,14 @@ def weights(run_dir):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "reference"
-    summary = train(tiny(max_steps=STEPS), run_dir, **QUIET)
+    summary = train(tiny(max_steps=STEPS, video=True), run_dir, **QUIET)
     return run_dir, summary
 
 
 def test_run_directory_has_everything(reference):
     run_dir, summary = reference
-    for name in ("config.json", "metrics.csv", "summary.json", CHECKPOINT, "learning_curve.png"):
+    files = ("config.json", "metrics.csv", "summary.json", CHECKPOINT, "learning_curve.png")
+    for name in (*files, "video.mp4"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tb").iterdir()), "TensorBoard events"
     metrics = RunDir(run_dir).read_metrics()
@@ -94,14 +96,23 @@ def test_stop_and_resume_ends_like_the_uninterrupted_run(reference, tmp_path):
         assert torch.equal(tensor, weights(tmp_path / "split")[name]), name
 
 
-def cli(*args, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-m", "qarcade.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kwargs,
-    )
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def cli(*args):
+    """Run ``qarcade ARGS`` in this process (faster than a subprocess on a busy CPU)."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def tiny_flags(**changes):
@@ -142,7 +153,13 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     assert state["counters"]["env_steps"] == summary["env_steps"] > 0
     # the checkpoint continues: resume for one more episode round
     more = summary["env_steps"] + 200
-    result = cli("train", "--resume", str(run_dir), "--no-progress", "--max-steps", str(more))
+    result = subprocess.run(
+        [sys.executable, "-m", "qarcade.cli", "train", "--resume", str(run_dir), "--no-progress"]
+        + ["--max-steps", str(more)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert RunDir(run_dir).read_summary()["env_steps"] >= more
 
@@ -157,6 +174,20 @@ def test_eval_command(reference):
     assert report["episodes"] == 6 and report["min"] <= report["mean"] <= report["max"]
     again = json.loads(cli("eval", str(run_dir), "--episodes", "6", "--json").stdout)
     assert again["mean"] == report["mean"]  # seeded
+
+
+def test_eval_writes_a_video_of_one_episode(reference, tmp_path):
+    import imageio.v3 as iio
+
+    run_dir, _ = reference
+    video = tmp_path / "agent.mp4"
+    result = cli("eval", str(run_dir), "--episodes", "2", "--video", str(video))
+    assert result.returncode == 0, result.stderr
+    assert f"video: {video}" in result.stdout
+    frames = iio.imread(video)
+    assert frames.ndim == 4 and frames.shape[0] >= 51  # 50 steps + the first frame
+    bad = cli("eval", str(run_dir), "--episodes", "2", "--video", str(tmp_path / "agent.avi"))
+    assert bad.returncode == 2 and "must end in .mp4 or .gif" in bad.stderr
 
 
 @pytest.mark.parametrize(

@@ -131,9 +131,7 @@ def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, 
     from qarcade import media
 
     frames, total = record_episode(q, config, epsilon=epsilon, seed=seed)
-    if not hasattr(media, "write_video"):  # the video section of media.py is not there yet
-        raise UserError("cannot write videos: qarcade.media.write_video is missing")
-    media.write_video(path, frames)
+    media.write_video(frames, path)
     return total
 
 

@@ -125,6 +125,24 @@ class ReplayBuffer:
         self.terminated[row] = False
         self.truncated[row] = False
 
+    def cut_episodes(self, reset_frames: np.ndarray) -> None:
+        """End every env's episode at its newest frame and start anew from ``reset_frames``.
+
+        For envs restarted by hand (a resumed run whose env state could not be saved): the
+        newest frame becomes a final frame (the step into it is marked truncated, so it still
+        bootstraps), and a reset step leads to the new first frames, as next-step autoreset does.
+        """
+        if self.cursor < 1:
+            self.frames[self.cursor % self.slots] = reset_frames
+            return
+        self.truncated[(self.cursor - 1) % self.slots] |= ~self.terminated[
+            (self.cursor - 1) % self.slots
+        ]
+        zeros = np.zeros(self.num_envs)
+        self.add(
+            zeros.astype(np.int64), zeros, zeros.astype(bool), zeros.astype(bool), reset_frames
+        )
+
     # --- index arithmetic ---
 
     def _done(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:

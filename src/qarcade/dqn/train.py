@@ -8,7 +8,8 @@ or time budget, or a signal (SIGINT/SIGTERM: checkpoint, then a clean exit).
 
 Everything the loop needs to continue is in the checkpoint: network and optimiser states, the
 replay, the counters, the numpy RNG states and the pickled vector env, so ``--resume`` continues
-step for step as if never stopped (on CPU, bit for bit).
+step for step as if never stopped (on CPU, bit for bit). An env that cannot be pickled restarts
+its episodes on resume instead (the replay marks the cut as a truncation).
 """
 
 from __future__ import annotations
@@ -184,12 +185,20 @@ def train(
             explore_rng.bit_generator.state = checkpoint["rng"]["explore"]
             replay_rng.bit_generator.state = checkpoint["rng"]["replay"]
             torch.set_rng_state(checkpoint["rng"]["torch"])
-            envs.close()
-            envs = pickle.loads(checkpoint["envs"])
+            if checkpoint["envs"] is not None:
+                envs.close()
+                envs = pickle.loads(checkpoint["envs"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise UserError(
                 f"checkpoint in {run.path} does not match its config: {error}"
             ) from None
+        if checkpoint["envs"] is None:
+            # The env could not be pickled: restart its episodes (not step-for-step exact).
+            log("env state was not saved: episodes in progress restart")
+            frames, _ = envs.reset(seed=config.seed + counters.vector_steps)
+            replay.cut_episodes(frames)
+            counters.episode_return = [0.0] * n
+            counters.episode_length = [0] * n
         run.truncate_metrics(counters.episodes, counters.evaluations)
         log(f"resumed at {counters.env_steps:,} env steps, {counters.episodes:,} episodes")
     q_online = q_function(learner.online, device)
@@ -205,7 +214,7 @@ def train(
                     "replay": replay_rng.bit_generator.state,
                     "torch": torch.get_rng_state(),
                 },
-                "envs": pickle.dumps(envs),
+                "envs": _pickled(envs),
                 "config": config.to_dict(),
             }
         )
@@ -383,6 +392,14 @@ def train(
     }
     run.write_summary(summary)
     return summary
+
+
+def _pickled(envs) -> bytes | None:
+    """The vector env's whole state (game, RNGs, step counters), or None if it cannot pickle."""
+    try:
+        return pickle.dumps(envs)
+    except Exception:  # e.g. envs holding closures or emulator handles
+        return None
 
 
 def _sync(counters, recent, episode_return, episode_length, started) -> None:
