@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,9 @@ def test_bad_flag_from_the_shell_has_no_traceback():
     assert result.stderr.strip().count("\n") == 0
     assert "must be in [0, 1)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_readme_shows_what_qarcade_mdp_prints(capsys):
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    shown = readme.split("$ qarcade mdp\n", 1)[1].split("```", 1)[0]
+    assert run_mdp(capsys) == shown

@@ -80,6 +80,7 @@ _N_POSSIBLE = ACTION_MASK.sum(axis=1)
 
 
 def check_gamma(gamma: float) -> float:
+    """Return ``gamma`` if it is a discount in [0, 1), else raise :class:`UserError`."""
     if not 0.0 <= gamma < 1.0:  # also rejects nan
         raise UserError(f"gamma must be in [0, 1), got {gamma}")
     return float(gamma)
