@@ -381,6 +381,8 @@ def lab_report(
     independent stream per use, so changing ``env_steps`` leaves the other figures as they are.
     """
     gamma = check_gamma(gamma)
+    if seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {seed}")
     learn_seed, *eval_seeds = np.random.SeedSequence(seed).spawn(1 + len(POLICIES) + 1)
     learned = q_learning(gamma, [np.random.default_rng(learn_seed)], env_steps, lr_power)
     q_learned, learned_policy = learned.q_values[0], learned.policy[0]
