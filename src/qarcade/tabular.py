@@ -383,6 +383,7 @@ def lab_report(
     gamma = check_gamma(gamma)
     if seed < 0:
         raise UserError(f"seed must be a non-negative integer, got {seed}")
+    # Q-learning draws from the seed's first child (qarcade.explain replays that run).
     learn_seed, *eval_seeds = np.random.SeedSequence(seed).spawn(1 + len(POLICIES) + 1)
     learned = q_learning(gamma, [np.random.default_rng(learn_seed)], env_steps, lr_power)
     q_learned, learned_policy = learned.q_values[0], learned.policy[0]
