@@ -8,6 +8,7 @@ one line on stderr with a non-zero exit, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -703,6 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qarcade {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qarcade mdp | head`: the reader left, which is no error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
