@@ -1,0 +1,480 @@
+"""Pictures of what an agent learned: value maps, the Q-table's road to Q*, learning curves.
+
+- **Value map** of a trained gridworld agent. Fix one layout (goals and fires, from a seeded
+  reset), put the hero on every other cell in turn, and ask the network: the heatmap shows the
+  state value max_a Q(s, a) of each hero cell, an arrow its greedy action. The observations are
+  the environment's own pictures (``bordered_grids`` then ``upscale``), stacked as an episode's
+  first frame fills the replay's stack, so the network sees exactly what it saw in training.
+  For a dueling network (Wang et al. 2016, Q = V + A - mean A) the value stream V(s) and the
+  advantage stream A(s, a) are read from the network's own head, not recomputed.
+- **Q-learning converging to Q*** on the lab's MDP: the Q-table recorded during one run of
+  ``tabular.q_learning`` against Q* from ``tabular.q_value_iteration``, with each state's margin
+  (the optimal action's value minus the best other), which decides the greedy policy.
+- **Learning curves of several runs**: each run's moving mean of training rewards on a common
+  step grid (``stats.smoothed_on_grid``), runs of one label averaged with a bootstrap band
+  (``stats.band_over_runs``), drawn by ``media.plot_curves_with_bands``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qarcade.errors import UserError
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+ARROW_DXDY = ((0, -1), (0, 1), (-1, 0), (1, 0))  # gridworld actions 0..3 as (dx, dy) on screen
+
+
+def check_figure_path(out: str | Path) -> Path:
+    """``out`` as a Path to write a figure to, or a UserError naming what is wrong with it."""
+    out = Path(out)
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UserError(f"cannot draw {out.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
+    if not out.parent.is_dir():
+        raise UserError(f"no such directory for the figure: {out.parent}")
+    return out
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# --- the gridworld value map ---
+
+
+def layout_cells(size: int = 5, seed: int = 0) -> np.ndarray:
+    """The object cells (7,) (hero, 4 goals, 2 fires; flat ``y * size + x``) of the gridworld
+    reset with ``seed``: the layout the value map is drawn for."""
+    import gymnasium as gym
+
+    import qarcade  # noqa: F401 - registers the environments
+
+    env = gym.make("qarcade/GridWorld-v0", size=size)
+    _, info = env.reset(seed=seed)
+    env.close()
+    xy = np.concatenate([info["hero"][None], info["goals"], info["fires"]])  # (7, 2) [x, y]
+    return xy[:, 1] * size + xy[:, 0]
+
+
+def hero_placements(cells: np.ndarray, size: int) -> np.ndarray:
+    """Every state of the layout ``cells`` (7,) with the hero on a cell free of goals and fires:
+    (K, 7) object cells, the hero's cell in column 0, in increasing order of that cell."""
+    objects = np.asarray(cells)[1:]  # goals and fires stay where they are
+    free = np.setdiff1d(np.arange(size * size), objects)  # (K,)
+    states = np.empty((len(free), len(cells)), np.int64)
+    states[:, 0] = free
+    states[:, 1:] = objects
+    return states
+
+
+def gridworld_observations(
+    states: np.ndarray, size: int, partial: bool, frame_shape: tuple[int, ...]
+) -> np.ndarray:
+    """The observations (K, *frame_shape) of states (K, 7), drawn by the environment's helpers:
+    the bordered grid, the 3x3 window around the hero when ``partial``, scaled up to the frame
+    when the observation is pixels (``frame_shape`` is the env's single observation shape)."""
+    from qarcade.envs.gridworld import bordered_grids, partial_windows, upscale
+
+    grids = bordered_grids(states, size)  # (K, size+2, size+2, 3)
+    if partial:
+        grids = partial_windows(grids, states[:, 0], size)  # (K, 3, 3, 3)
+    if grids.shape[1:] == tuple(frame_shape):
+        return grids  # the network reads grids (obs_type="grid")
+    return upscale(grids, frame_shape[0])  # (K, 84, 84, 3)
+
+
+@dataclass(frozen=True)
+class ValueMap:
+    """What a Q-network says about every hero cell of one gridworld layout.
+
+    Arrays are indexed ``[y, x]`` (rows of the board, as drawn) and NaN on goal and fire cells.
+    """
+
+    size: int
+    cells: np.ndarray  # (7,) the layout: hero (where the reset put it), goals, fires
+    q_values: np.ndarray  # (size, size, A)
+    value: np.ndarray | None  # (size, size) the dueling value stream V(s); None without one
+    advantage: np.ndarray | None  # (size, size, A) the dueling advantage stream A(s, a)
+    algo: str = ""
+
+    @property
+    def state_value(self) -> np.ndarray:
+        """max_a Q(s, a), (size, size)."""
+        with np.errstate(invalid="ignore"):
+            return np.max(self.q_values, axis=-1)
+
+    @property
+    def greedy(self) -> np.ndarray:
+        """argmax_a Q(s, a), (size, size) int; -1 on goal and fire cells."""
+        occupied = np.isnan(self.q_values).any(axis=-1)
+        return np.where(occupied, -1, np.nan_to_num(self.q_values, nan=-np.inf).argmax(axis=-1))
+
+    def to_dict(self) -> dict:
+        def rows(array):
+            return None if array is None else np.where(np.isnan(array), None, array).tolist()
+
+        return {
+            "algo": self.algo,
+            "size": self.size,
+            "hero": [int(self.cells[0] % self.size), int(self.cells[0] // self.size)],
+            "goals": [[int(c % self.size), int(c // self.size)] for c in self.cells[1:5]],
+            "fires": [[int(c % self.size), int(c // self.size)] for c in self.cells[5:]],
+            "state_value": rows(self.state_value),
+            "greedy": self.greedy.tolist(),
+            "q_values": rows(self.q_values),
+            "value": rows(self.value),
+            "advantage": rows(self.advantage),
+        }
+
+
+def network_value_map(network, config, cells: np.ndarray, device="cpu") -> ValueMap:
+    """The value map of ``network`` (a ``QNetwork`` built for ``config``) on layout ``cells``.
+
+    A dueling head's two streams are captured with forward hooks during the same forward pass
+    that computes Q, so V and A are the network's, and Q = V + A - mean A holds by construction.
+    """
+    import torch
+
+    from qarcade.dqn.envs import make_vector
+    from qarcade.dqn.evaluate import FrameStacker
+    from qarcade.dqn.networks import DuelingHead
+
+    size = config.grid_size
+    envs = make_vector(config, 1)
+    frame_shape = tuple(envs.single_observation_space.shape)
+    envs.close()
+    states = hero_placements(cells, size)  # (K, 7)
+    frames = gridworld_observations(states, size, config.partial, frame_shape)  # (K, *frame)
+    stacks = FrameStacker(frames, config.frame_stack).stacks  # (K, k, *frame)
+
+    streams: dict[str, torch.Tensor] = {}
+    hooks = []
+    if isinstance(network.head, DuelingHead):
+        for name in ("value", "advantage"):
+            module = getattr(network.head, name)
+            hooks.append(
+                module.register_forward_hook(
+                    lambda _m, _in, out, name=name: streams.__setitem__(name, out.detach())
+                )
+            )
+    try:
+        with torch.no_grad():
+            q = network(torch.from_numpy(stacks).to(device)).float().cpu().numpy()  # (K, A)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    def on_board(per_state: np.ndarray) -> np.ndarray:  # (K, ...) -> (size, size, ...)
+        board = np.full((size * size, *per_state.shape[1:]), np.nan)
+        board[states[:, 0]] = per_state
+        return board.reshape(size, size, *per_state.shape[1:])
+
+    value = advantage = None
+    if streams:
+        value = on_board(streams["value"].float().cpu().numpy()[:, 0])  # (K, 1) -> (K,)
+        advantage = on_board(streams["advantage"].float().cpu().numpy())  # (K, A)
+    return ValueMap(size, np.asarray(cells), on_board(q), value, advantage, config.algo)
+
+
+def value_map(run_dir: str | Path, seed: int = 0, device: str = "cpu") -> ValueMap:
+    """The value map of a trained gridworld run (its checkpoint) for the layout of ``seed``."""
+    from qarcade.dqn.evaluate import load_trained
+    from qarcade.dqn.train import resolve_device
+
+    torch_device = resolve_device(device)
+    config, network = load_trained(run_dir, torch_device)
+    if config.env != "gridworld":
+        raise UserError(f"{run_dir} is a {config.env} run; value maps are drawn for gridworld")
+    cells = layout_cells(config.grid_size, seed)
+    return network_value_map(network, config, cells, torch_device)
+
+
+def _draw_board(ax, plt, board: np.ndarray, vm: ValueMap, title: str, cmap: str, norm=None):
+    """One heatmap of the board with goal and fire cells drawn in their colours."""
+    from matplotlib.patches import Rectangle
+
+    image = ax.imshow(board, cmap=cmap, norm=norm, interpolation="nearest")
+    plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    size = vm.size
+    if size <= 8:  # the figures are legible up to about 8x8 cells
+        for y, x in zip(*np.nonzero(~np.isnan(board)), strict=True):
+            ax.text(x, y + 0.32, f"{board[y, x]:.2f}", ha="center", va="center", fontsize=7)
+    for slots, colour, mark in ((slice(1, 5), "#2ca02c", "+"), (slice(5, 7), "#d62728", "x")):
+        for cell in vm.cells[slots]:
+            x, y = cell % size, cell // size
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, color=colour))
+            ax.text(x, y, mark, ha="center", va="center", color="white", fontsize=14)
+    ax.set_xticks(range(size))
+    ax.set_yticks(range(size))
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)  # row 0 (y = 0, "up") at the top, as the game draws it
+    ax.set_title(title, fontsize=10)
+
+
+def _draw_arrows(ax, vm: ValueMap) -> None:
+    greedy = vm.greedy
+    for y, x in zip(*np.nonzero(greedy >= 0), strict=True):
+        dx, dy = ARROW_DXDY[greedy[y, x]]
+        ax.annotate(
+            "",
+            xy=(x + 0.3 * dx, y - 0.08 + 0.3 * dy),
+            xytext=(x - 0.3 * dx, y - 0.08 - 0.3 * dy),
+            arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 1.8},
+        )
+
+
+def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
+    """Write the value map as a figure: max_a Q with greedy arrows; beside it V(s) for a dueling
+    network (else the greedy margin, best minus runner-up); below, one panel per action of
+    A(s, a) (dueling) or Q(s, a) (plain). Goal cells are green (+), fire cells red (x)."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    from qarcade.envs.gridworld import ACTION_NAMES
+
+    out = check_figure_path(out)
+    plt = _pyplot()
+    n_actions = vm.q_values.shape[-1]
+    fig = plt.figure(figsize=(3.2 * n_actions, 7.2), dpi=100)
+    grid = fig.add_gridspec(2, 2 * n_actions, height_ratios=(1.6, 1))
+    half = n_actions
+    ax_q = fig.add_subplot(grid[0, :half])
+    _draw_board(ax_q, plt, vm.state_value, vm, "max_a Q(s, a) and the greedy action", "viridis")
+    _draw_arrows(ax_q, vm)
+    ax_right = fig.add_subplot(grid[0, half:])
+    if vm.value is not None:
+        _draw_board(ax_right, plt, vm.value, vm, "V(s), the dueling value stream", "viridis")
+        per_action, name = vm.advantage, "A"
+    else:
+        top2 = np.sort(vm.q_values, axis=-1)[..., -2:]  # NaN rows (goal, fire) stay NaN
+        margin = top2[..., 1] - top2[..., 0]
+        _draw_board(ax_right, plt, margin, vm, "greedy margin: best Q minus runner-up", "magma")
+        per_action, name = vm.q_values, "Q"
+    finite = per_action[~np.isnan(per_action)]
+    low, high = float(finite.min()), float(finite.max())
+    norm = None
+    if name == "A" and low < 0 < high:
+        norm = TwoSlopeNorm(0.0, low, high)  # white = 0: above or below the mean advantage
+    for a in range(n_actions):
+        ax = fig.add_subplot(grid[1, 2 * a : 2 * a + 2])
+        label = ACTION_NAMES[a] if a < len(ACTION_NAMES) else str(a)
+        cmap = "coolwarm" if norm is not None else "viridis"
+        _draw_board(ax, plt, per_action[..., a], vm, f"{name}(s, {label})", cmap, norm)
+    hero_x, hero_y = vm.cells[0] % vm.size, vm.cells[0] // vm.size
+    fig.suptitle(
+        title
+        or f"{vm.algo}: the hero on each cell, goals and fires fixed (reset hero at "
+        f"x={hero_x}, y={hero_y})",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+# --- the MDP: Q-learning's Q-table converging to Q* ---
+
+
+@dataclass(frozen=True)
+class QConvergence:
+    """One Q-learning run on the lab's MDP, recorded, beside Q*."""
+
+    gamma: float
+    seed: int
+    steps: np.ndarray  # (K,) env steps at each record
+    history: np.ndarray  # (K, S, A) Q-tables, -inf where an action is not possible
+    q_star: np.ndarray  # (S, A)
+
+    def margins(self) -> np.ndarray:
+        """(K, S) per record and state: Q(s, optimal action) - best other; NaN with one action."""
+        from qarcade.tabular import greedy_policy, margins
+
+        optimal = greedy_policy(self.q_star)
+        per_record = [margins(q, optimal) for q in self.history]
+        return np.array([[np.nan if m is None else m for m in row] for row in per_record])
+
+    def max_error(self) -> np.ndarray:
+        """(K,) max over possible (s, a) of |Q - Q*|."""
+        from qarcade.envs.mdp import ACTION_MASK
+
+        return np.abs(self.history[:, ACTION_MASK] - self.q_star[ACTION_MASK]).max(axis=1)
+
+
+def q_learning_convergence(
+    gamma: float = 0.99,
+    env_steps: int | None = None,
+    seed: int = 0,
+    lr_power: float | None = None,
+    records: int = 200,
+) -> QConvergence:
+    """Q-learning on the lab's MDP with its Q-table recorded ``records`` times, and Q*.
+
+    The run draws from the same stream as ``qarcade mdp --seed SEED`` (the first child of the
+    seed's SeedSequence), so its last table is the one that command prints.
+    """
+    from qarcade import tabular
+
+    env_steps = tabular.Q_LEARNING_STEPS if env_steps is None else int(env_steps)
+    lr_power = tabular.LR_POWER if lr_power is None else lr_power
+    if records < 1:
+        raise UserError(f"records must be positive, got {records}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    result = tabular.q_learning(
+        gamma, [rng], env_steps, lr_power, record_every=max(1, env_steps // records)
+    )
+    q_star = tabular.q_value_iteration(gamma)
+    return QConvergence(gamma, seed, result.history_steps, result.history[:, 0], q_star)
+
+
+def draw_q_convergence(conv: QConvergence, out: str | Path) -> Path:
+    """Write the figure: left, each possible Q(s, a) over steps (solid) and Q*(s, a) (dashed,
+    same colour); right, each state's margin, which decides the greedy policy, against Q*'s."""
+    from qarcade.envs.mdp import ACTION_MASK, N_STATES
+    from qarcade.tabular import greedy_policy, margins
+
+    out = check_figure_path(out)
+    plt = _pyplot()
+    fig, (ax_q, ax_m) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=100)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (s, a) in enumerate(zip(*np.nonzero(ACTION_MASK), strict=True)):
+        colour = colours[i % len(colours)]
+        ax_q.plot(conv.steps, conv.history[:, s, a], color=colour, lw=1.6, label=f"Q(s{s}, a{a})")
+        ax_q.axhline(conv.q_star[s, a], color=colour, ls="--", lw=1)
+    ax_q.set_xlabel("Q-learning env steps")
+    ax_q.set_ylabel("value")
+    ax_q.set_title(f"Q-table (solid) and Q* (dashed), gamma {conv.gamma:g}", fontsize=10)
+    ax_q.legend(fontsize=8, ncol=2, loc="lower right")
+    ax_q.grid(alpha=0.3)
+    learned = conv.margins()  # (K, S)
+    star = margins(conv.q_star, greedy_policy(conv.q_star))
+    for s in range(N_STATES):
+        if star[s] is None:
+            continue  # one possible action: no choice to make
+        colour = colours[s % len(colours)]
+        ax_m.plot(conv.steps, learned[:, s], color=colour, lw=1.6, label=f"state {s}")
+        ax_m.axhline(star[s], color=colour, ls="--", lw=1)
+    ax_m.axhline(0.0, color="k", lw=0.8)
+    ax_m.set_xlabel("Q-learning env steps")
+    ax_m.set_ylabel("Q(s, optimal a) - best other")
+    ax_m.set_title("margin (below 0: the greedy choice is wrong); Q*'s dashed", fontsize=10)
+    ax_m.legend(fontsize=8)
+    ax_m.grid(alpha=0.3)
+    fig.suptitle(f"Q-learning on the lab's MDP (seed {conv.seed}) converging to Q*", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+# --- learning curves of several runs ---
+
+
+def run_label(config: dict, envs: set[str]) -> str:
+    """The default group of a run: its algo (with the env when the runs mix envs)."""
+    from qarcade.dqn.config import algo_name
+
+    algo = algo_name(bool(config.get("double")), bool(config.get("dueling")))
+    return f"{config.get('env')} {algo}" if len(envs) > 1 else algo
+
+
+def learning_curves(
+    run_dirs: list[str | Path],
+    labels: list[str] | None = None,
+    *,
+    points: int = 100,
+    window: int | None = None,
+) -> dict[str, dict]:
+    """Per label: the runs' moving mean of training rewards (last ``window`` episodes; default
+    the first run's goal_window) on a common step grid, their mean and 95% bootstrap band.
+
+    ``labels`` gives one label per run (runs with the same label form one band); by default a
+    run's label is its algo from config.json. Returns label -> {"runs", "steps" (P,), "mean",
+    "low", "high" (P,), "final_mean"}.
+    """
+    from qarcade.runs import RunDir
+    from qarcade.stats import band_over_runs, smoothed_on_grid
+
+    if not run_dirs:
+        raise UserError("name at least one run directory")
+    if labels is not None and len(labels) not in (len(run_dirs),):
+        raise UserError(f"give one --label per run directory ({len(run_dirs)}), got {len(labels)}")
+    runs = [RunDir.open(path) for path in run_dirs]
+    configs = [run.read_config() for run in runs]
+    metrics = []
+    for run in runs:
+        try:
+            frame = run.read_metrics()
+        except (OSError, ValueError) as error:
+            raise UserError(f"cannot read {run / 'metrics.csv'}: {error}") from None
+        if frame.empty:
+            raise UserError(f"{run.path} has no finished episode yet")
+        metrics.append(frame)
+    if labels is None:
+        envs = {config.get("env") for config in configs}
+        labels = [run_label(config, envs) for config in configs]
+    window = window or int(configs[0].get("goal_window", 50))
+    last_step = max(float(frame["step"].max()) for frame in metrics)
+    grid = np.linspace(0.0, last_step, points)  # (P,)
+    curves = {}
+    for label in dict.fromkeys(labels):
+        members = [m for m, lab in zip(metrics, labels, strict=True) if lab == label]
+        values = np.stack(
+            [smoothed_on_grid(m["step"], m["reward"], grid, window) for m in members]
+        )  # (runs, P)
+        mean, low, high = band_over_runs(values)
+        finite = mean[~np.isnan(mean)]
+        curves[label] = {
+            "runs": len(members),
+            "steps": grid,
+            "mean": mean,
+            "low": low,
+            "high": high,
+            "final_mean": float(finite[-1]) if len(finite) else None,
+        }
+    return curves
+
+
+def plot_runs(
+    run_dirs: list[str | Path],
+    out: str | Path,
+    labels: list[str] | None = None,
+    *,
+    points: int = 100,
+    window: int | None = None,
+    title: str = "",
+) -> dict[str, dict]:
+    """Draw ``learning_curves`` of the runs on one plot (a line and a band per label), with the
+    goal line when every run has the same goal; returns the curves."""
+    import json
+
+    from qarcade import media
+    from qarcade.runs import RunDir
+
+    out = check_figure_path(out)
+    curves = learning_curves(run_dirs, labels, points=points, window=window)
+    goals = {json.dumps(RunDir(path).read_config().get("goal")) for path in run_dirs}
+    goal = json.loads(goals.pop()) if len(goals) == 1 else None
+    window = window or int(RunDir(run_dirs[0]).read_config().get("goal_window", 50))
+    media.plot_curves_with_bands(
+        {
+            f"{label} ({c['runs']} run{'s' if c['runs'] > 1 else ''})": (
+                c["steps"],
+                c["mean"],
+                c["low"],
+                c["high"],
+            )
+            for label, c in curves.items()
+        },
+        out,
+        goal=goal,
+        title=title or f"mean of the last {window} training episodes; 95% bootstrap band",
+    )
+    return curves
