@@ -307,3 +307,23 @@ def test_mistakes_are_one_line_errors(trained, capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# --- a network's layers ---
+
+
+@pytest.mark.parametrize("dueling, total", [(False, 1_814_436), (True, 1_683_365)])
+def test_network_summary_of_the_lab_cnn(dueling, total):
+    from qarcade.dqn.networks import build_q_network
+
+    network = build_q_network("lab", dueling, (84, 84, 3), np.uint8, 1, 4)
+    table = explain.network_summary(network, (1, 84, 84, 3))
+    assert table["parameters"].iloc[-1] == total  # the lab's figures
+    assert table["parameters"].iloc[:-1].sum() == total  # every parameter in some leaf layer
+    shapes = dict(zip(table["layer"], table["output shape"], strict=True))
+    assert shapes["torso.0"] == (32, 20, 20) and shapes["torso.6"] == (512, 1, 1)
+    if dueling:
+        assert (shapes["head.value"], shapes["head.advantage"]) == ((1,), (4,))
+    else:
+        assert shapes["head.net.0"] == (256,) and shapes["head.net.2"] == (4,)
+    assert not any(m._forward_hooks for m in network.modules()), "hooks are removed"

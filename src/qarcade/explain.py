@@ -478,3 +478,36 @@ def plot_runs(
         title=title or f"mean of the last {window} training episodes; 95% bootstrap band",
     )
     return curves
+
+
+# --- a network's layers ---
+
+
+def network_summary(network, observation_shape: tuple[int, ...], observation_dtype="uint8"):
+    """Each leaf layer of ``network`` with its output shape and parameter count, as a DataFrame,
+    from one forward pass of a zero observation (1, *observation_shape); the last row is the
+    total. ``observation_shape`` is what the network takes per sample, e.g. (k, 84, 84, 3)."""
+    import pandas as pd
+    import torch
+
+    rows, hooks = [], []
+    for name, module in network.named_modules():
+        if next(module.children(), None) is not None:
+            continue  # containers: their leaves are listed
+
+        def record(module, _inputs, output, name=name):
+            params = sum(p.numel() for p in module.parameters())
+            rows.append((name, type(module).__name__, tuple(output.shape[1:]), params))
+
+        hooks.append(module.register_forward_hook(record))
+    try:
+        dummy = torch.zeros((1, *observation_shape), dtype=getattr(torch, str(observation_dtype)))
+        with torch.no_grad():
+            network(dummy)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    table = pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+    total = sum(p.numel() for p in network.parameters())
+    table.loc[len(table)] = ["total", "", "", total]
+    return table
