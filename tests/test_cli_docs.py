@@ -1,0 +1,37 @@
+"""docs/cli.md is the parser's own --help: regenerate it with scripts/gen_cli_docs.py."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("gen_cli_docs", ROOT / "scripts/gen_cli_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_is_up_to_date(monkeypatch):
+    generator = load_generator()
+    checked_in = generator.CLI_MD.read_text()
+    made_with = re.search(r"\(Python (\d+\.\d+)\)", checked_in)
+    if made_with and made_with.group(1) != generator.python_version():
+        pytest.skip(f"docs/cli.md was made with Python {made_with.group(1)}: argparse differs")
+    monkeypatch.setenv("COLUMNS", "37")  # the terminal's width must not matter
+    assert generator.cli_reference() == checked_in, (
+        "docs/cli.md is out of date: run .venv/bin/python scripts/gen_cli_docs.py"
+    )
+
+
+def test_cli_reference_has_every_command():
+    from qarcade.cli import _COMMANDS
+
+    text = load_generator().cli_reference()
+    for name, *_ in _COMMANDS:
+        assert f"\n## qarcade {name}\n" in text
+        assert f"usage: qarcade {name} [-h]" in text
