@@ -1,0 +1,124 @@
+"""Wall time and env steps to the lab's goal, then how well the trained agent really plays.
+
+For each seed: train with a preset (default ``fast``: D3QN, lab CNN, 16 envs, n-step) until the
+mean reward of the last 50 training episodes reaches 15 (the lab's goal), then evaluate the
+agent greedily over 100 episodes at epsilon 0 and at epsilon 0.05. The baseline, measured in
+the same run: the lab preset's throughput (env steps/s over a short window after its warm-up),
+which prices the lab's recorded ~72,000 env steps to the goal in seconds on this machine.
+
+    .venv/bin/python benchmarks/bench_dqn_goal.py                 # 3 seeds, a few minutes
+    .venv/bin/python benchmarks/bench_dqn_goal.py --seeds 0 1 2 3 4 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+from qarcade.dqn.config import build_config
+from qarcade.dqn.evaluate import evaluate_run
+from qarcade.dqn.train import train
+
+LAB_STEPS_TO_GOAL = 72_000  # the lab's stored runs: ~1,450 episodes of 50 steps (DQN)
+QUIET = dict(progress=False, log=lambda *args: None)
+
+
+def lab_steps_per_second(root: Path, rounds: int = 8) -> float:
+    """The lab preset's env steps/s after warm-up (its learning phase), on this machine."""
+    lab = build_config("lab", "dqn", {"final_eval_episodes": 0, "video": False})
+    run_dir = root / "lab"
+    warm = train(dataclasses.replace(lab, max_steps=lab.warmup_steps), run_dir, **QUIET)
+    more = dataclasses.replace(lab, max_steps=lab.warmup_steps + rounds * lab.train_every_steps)
+    done = train(more, run_dir, resume=True, **QUIET)
+    return (done["env_steps"] - warm["env_steps"]) / (done["wall_seconds"] - warm["wall_seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--algo", default=None, help="default: the preset's")
+    parser.add_argument("--network", default=None, help="default: the preset's")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--max-minutes", type=float, default=10.0)
+    parser.add_argument("--eval-episodes", type=int, default=100)
+    parser.add_argument("--out", help="keep the run directories here")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    overrides = {"max_minutes": args.max_minutes, "final_eval_episodes": 0, "video": False}
+    if args.network:
+        overrides["network"] = args.network
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.out or tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        lab_rate = lab_steps_per_second(root)
+        runs = []
+        for seed in args.seeds:
+            config = build_config(args.preset, args.algo, {**overrides, "seed": seed})
+            run_dir = root / f"{args.preset}-{config.algo}-{config.network}-seed{seed}"
+            summary = train(config, run_dir, **QUIET)
+            reached = summary["goal_reached_at"]
+            evals = {
+                eps: evaluate_run(run_dir, episodes=args.eval_episodes, epsilon=eps)["mean"]
+                for eps in (0.0, 0.05)
+            }
+            runs.append(
+                {
+                    "seed": seed,
+                    "reached": reached is not None,
+                    "steps": reached["step"] if reached else None,
+                    "seconds": reached["wall_seconds"] if reached else None,
+                    "eval_eps0": evals[0.0],
+                    "eval_eps005": evals[0.05],
+                }
+            )
+            if not args.json:
+                print(json.dumps(runs[-1]))
+    done = [r for r in runs if r["reached"]]
+    lab_seconds = LAB_STEPS_TO_GOAL / lab_rate
+    report = {
+        "preset": args.preset,
+        "algo": config.algo,
+        "network": config.network,
+        "runs": runs,
+        "reached": f"{len(done)}/{len(runs)}",
+        "median_steps": statistics.median([r["steps"] for r in done]) if done else None,
+        "median_seconds": statistics.median([r["seconds"] for r in done]) if done else None,
+        "lab_steps_per_second": lab_rate,
+        "lab_seconds_to_goal_estimate": lab_seconds,
+        "mean_eval_eps0": statistics.mean(r["eval_eps0"] for r in runs),
+        "mean_eval_eps005": statistics.mean(r["eval_eps005"] for r in runs),
+    }
+    if done:
+        report["speedup_vs_lab_time"] = lab_seconds / report["median_seconds"]
+        report["fewer_steps_vs_lab"] = LAB_STEPS_TO_GOAL / report["median_steps"]
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"{args.preset} ({config.algo}, {config.network}): goal reached by {report['reached']} "
+        f"seeds; median {report['median_steps']} env steps, {report['median_seconds']} s"
+    )
+    print(
+        f"lab preset on this machine: {lab_rate:.0f} env steps/s -> ~{lab_seconds:.0f} s for "
+        f"the lab's ~{LAB_STEPS_TO_GOAL:,} steps"
+    )
+    if done:
+        print(
+            f"ratio: {report['speedup_vs_lab_time']:.1f}x less wall time, "
+            f"{report['fewer_steps_vs_lab']:.1f}x fewer env steps than the lab"
+        )
+    print(
+        f"greedy evaluation over {args.eval_episodes} episodes: epsilon 0: "
+        f"{report['mean_eval_eps0']:.2f}, epsilon 0.05: {report['mean_eval_eps005']:.2f} "
+        "(random ~2.1, shortest-path planner ~26.3)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Where a DQN training step's wall time goes, with the lab's hyperparameters and CNN.
+
+Runs the real training loop (``qarcade.dqn.train.train``) on the gridworld with the ``lab``
+preset: the warm-up (5,000 uniform steps, no network) as one run, then resumes it and times,
+over the learning phase only: the gradient updates (forward of online and target nets,
+backward, Adam step: the network's floor), the acting forwards, and everything else (env steps,
+replay writes and sampling, bookkeeping, logging). Prints the share of wall time outside the
+network, the goal being under 10%.
+
+    .venv/bin/python benchmarks/bench_dqn_overhead.py            # ~1 minute on 2 CPU cores
+    .venv/bin/python benchmarks/bench_dqn_overhead.py --rounds 20 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from collections import defaultdict
+
+import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+from qarcade.dqn import evaluate as evaluate_module
+from qarcade.dqn import train as train_module
+from qarcade.dqn.config import build_config
+from qarcade.dqn.learner import Learner
+from qarcade.dqn.replay import ReplayBuffer
+
+SECONDS: dict[str, float] = defaultdict(float)
+CALLS: dict[str, int] = defaultdict(int)
+
+
+def timed(name, function):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            SECONDS[name] += time.perf_counter() - start
+            CALLS[name] += 1
+
+    return wrapper
+
+
+def instrument() -> None:
+    Learner.update = timed("network: gradient update", Learner.update)
+    ReplayBuffer.sample = timed("replay: sample", ReplayBuffer.sample)
+    ReplayBuffer.add = timed("replay: add", ReplayBuffer.add)
+    ReplayBuffer.latest_stacks = timed("replay: latest stacks", ReplayBuffer.latest_stacks)
+    make_q = evaluate_module.q_function
+
+    def timed_q_function(network, device):
+        return timed("network: acting forward", make_q(network, device))
+
+    train_module.q_function = timed_q_function
+    make_vector = train_module.make_vector
+
+    def timed_make_vector(config, num_envs):
+        envs = make_vector(config, num_envs)
+        envs.step = timed("env: step", envs.step)
+        return envs
+
+    train_module.make_vector = timed_make_vector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", default="dqn", help="the lab's own algorithm: dqn")
+    parser.add_argument("--rounds", type=int, default=10, help="update rounds after warm-up")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = cores)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    lab = build_config("lab", args.algo, {})
+    config = dataclasses.replace(
+        lab,
+        max_steps=lab.warmup_steps + args.rounds * lab.train_every_steps,
+        final_eval_episodes=0,
+        video=False,
+        torch_threads=args.threads,
+    )
+    instrument()
+    with tempfile.TemporaryDirectory() as run_dir:
+        # Warm-up (uniform play, no network) first, then time only the learning phase.
+        warm = train(dataclasses.replace(config, max_steps=lab.warmup_steps), run_dir)
+        SECONDS.clear()
+        CALLS.clear()
+        summary = train(config, run_dir, resume=True)
+    wall = summary["wall_seconds"] - warm["wall_seconds"]
+    summary["env_steps"] -= warm["env_steps"]
+    network = SECONDS["network: gradient update"] + SECONDS["network: acting forward"]
+    rows = {name: {"seconds": s, "calls": CALLS[name]} for name, s in sorted(SECONDS.items())}
+    other = wall - sum(SECONDS.values())
+    rows["loop: everything else"] = {"seconds": other, "calls": 1}
+    report = {
+        "config": "lab preset, lab CNN, gridworld 5x5, 1 env",
+        "algo": args.algo,
+        "env_steps": summary["env_steps"],
+        "grad_updates": CALLS["network: gradient update"],
+        "wall_seconds": wall,
+        "ms_per_update": 1000
+        * SECONDS["network: gradient update"]
+        / CALLS["network: gradient update"],
+        "share_outside_network": (wall - network) / wall,
+        "share_outside_gradient_updates": (wall - SECONDS["network: gradient update"]) / wall,
+        "parts": rows,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"lab preset ({args.algo}, lab CNN): {summary['env_steps']:,} env steps, "
+        f"{report['grad_updates']} updates in {wall:.1f} s "
+        f"({report['ms_per_update']:.1f} ms per update of batch {config.batch_size})"
+    )
+    for name, row in sorted(rows.items(), key=lambda item: -item[1]["seconds"]):
+        print(
+            f"  {name:28s} {row['seconds']:7.2f} s  {100 * row['seconds'] / wall:5.1f}%  "
+            f"({row['calls']:,} calls)"
+        )
+    print(f"share of wall time outside the network: {100 * report['share_outside_network']:.1f}%")
+    print(
+        "share outside the gradient updates (acting forwards counted as overhead): "
+        f"{100 * report['share_outside_gradient_updates']:.1f}%"
+    )
+
+
+def train(config, run_dir, resume=False):
+    return train_module.train(
+        config, run_dir, resume=resume, progress=False, log=lambda *args: None
+    )
+
+
+if __name__ == "__main__":
+    main()
