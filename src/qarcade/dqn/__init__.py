@@ -12,8 +12,8 @@ import os
 # takes effect when torch is not imported yet, and never overrides the user's own setting.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from qarcade.dqn.config import ALGOS, PRESETS, DQNConfig, preset, with_algo
+from qarcade.dqn.config import ALGOS, PRESETS, DQNConfig, build_config, preset, with_algo
 
 # The loop is ``qarcade.dqn.train.train``; it is not imported here because it loads torch,
 # and the CLI reads the config (for --help) without it.
-__all__ = ["ALGOS", "PRESETS", "DQNConfig", "preset", "with_algo"]
+__all__ = ["ALGOS", "PRESETS", "DQNConfig", "build_config", "preset", "with_algo"]
