@@ -128,8 +128,18 @@ def test_dueling_streams_come_from_the_network_and_add_up_to_q():
     vm = explain.network_value_map(network, cfg, cells)
     free = ~np.isnan(vm.state_value)
     assert free.sum() == 19
-    combined = vm.value[..., None] + vm.advantage - vm.advantage.mean(axis=-1, keepdims=True)
+    np.testing.assert_allclose(vm.advantage[free].mean(axis=-1), 0.0, atol=1e-6)  # centred
+    combined = vm.value[..., None] + vm.advantage  # Q = V + A - mean A, A stored centred
     np.testing.assert_allclose(combined[free], vm.q_values[free], atol=1e-5)
+    raw = network.head.advantage  # and A is the stream's own output, not Q - V recomputed
+    with torch.no_grad():
+        network.head.advantage = nn.Linear(raw.in_features, 4)
+        nn.init.zeros_(network.head.advantage.weight)
+        nn.init.zeros_(network.head.advantage.bias)
+    flat = explain.network_value_map(network, cfg, cells)
+    np.testing.assert_allclose(flat.advantage[free], 0.0)
+    np.testing.assert_allclose(flat.q_values[free], flat.value[free][:, None].repeat(4, 1))
+    network.head.advantage = raw
     # and Q is what the network says about the env's own (stacked) observation of that state
     y, x = np.argwhere(free)[0]
     states = explain.hero_placements(cells, 5)

@@ -102,7 +102,7 @@ class ValueMap:
     cells: np.ndarray  # (7,) the layout: hero (where the reset put it), goals, fires
     q_values: np.ndarray  # (size, size, A)
     value: np.ndarray | None  # (size, size) the dueling value stream V(s); None without one
-    advantage: np.ndarray | None  # (size, size, A) the dueling advantage stream A(s, a)
+    advantage: np.ndarray | None  # (size, size, A) the advantage stream, centred: Q = V + A
     algo: str = ""
 
     @property
@@ -139,7 +139,8 @@ def network_value_map(network, config, cells: np.ndarray, device="cpu") -> Value
     """The value map of ``network`` (a ``QNetwork`` built for ``config``) on layout ``cells``.
 
     A dueling head's two streams are captured with forward hooks during the same forward pass
-    that computes Q, so V and A are the network's, and Q = V + A - mean A holds by construction.
+    that computes Q, so V and A are the network's. A is stored centred (minus its mean over
+    actions, as the head combines them), so that Q = V + A on every cell.
     """
     import torch
 
@@ -180,7 +181,8 @@ def network_value_map(network, config, cells: np.ndarray, device="cpu") -> Value
     value = advantage = None
     if streams:
         value = on_board(streams["value"].float().cpu().numpy()[:, 0])  # (K, 1) -> (K,)
-        advantage = on_board(streams["advantage"].float().cpu().numpy())  # (K, A)
+        advantage = streams["advantage"].float().cpu().numpy()  # (K, A)
+        advantage = on_board(advantage - advantage.mean(axis=1, keepdims=True))
     return ValueMap(size, np.asarray(cells), on_board(q), value, advantage, config.algo)
 
 
@@ -206,7 +208,9 @@ def _draw_board(ax, plt, board: np.ndarray, vm: ValueMap, title: str, cmap: str,
     size = vm.size
     if size <= 8:  # the figures are legible up to about 8x8 cells
         for y, x in zip(*np.nonzero(~np.isnan(board)), strict=True):
-            ax.text(x, y + 0.32, f"{board[y, x]:.2f}", ha="center", va="center", fontsize=7)
+            r, g, b, _ = image.cmap(image.norm(board[y, x]))
+            ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+            ax.text(x, y + 0.32, f"{board[y, x]:.2f}", ha="center", va="center", fontsize=7, c=ink)
     for slots, colour, mark in ((slice(1, 5), "#2ca02c", "+"), (slice(5, 7), "#d62728", "x")):
         for cell in vm.cells[slots]:
             x, y = cell % size, cell // size
@@ -234,7 +238,7 @@ def _draw_arrows(ax, vm: ValueMap) -> None:
 def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
     """Write the value map as a figure: max_a Q with greedy arrows; beside it V(s) for a dueling
     network (else the greedy margin, best minus runner-up); below, one panel per action of
-    A(s, a) (dueling) or Q(s, a) (plain). Goal cells are green (+), fire cells red (x)."""
+    A(s, a) = Q(s, a) - V(s) (dueling) or Q(s, a) (plain). Goals are green (+), fires red (x)."""
     from matplotlib.colors import TwoSlopeNorm
 
     from qarcade.envs.gridworld import ACTION_NAMES
@@ -261,7 +265,7 @@ def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
     low, high = float(finite.min()), float(finite.max())
     norm = None
     if name == "A" and low < 0 < high:
-        norm = TwoSlopeNorm(0.0, low, high)  # white = 0: above or below the mean advantage
+        norm = TwoSlopeNorm(0.0, low, high)  # white = 0: better or worse than the mean move
     for a in range(n_actions):
         ax = fig.add_subplot(grid[1, 2 * a : 2 * a + 2])
         label = ACTION_NAMES[a] if a < len(ACTION_NAMES) else str(a)
