@@ -5,7 +5,8 @@ The math is in pure functions (tensors in, tensors out):
   (DQN, Mnih et al. 2015) or over Q_online (Double DQN, van Hasselt et al. 2016); ``r`` and
   ``discount`` already hold the n-step sum and gamma**n (0 after a termination).
 - ``td_loss``: MSE (the lab) or Huber on Q(s, a) - target.
-- ``epsilon_at`` / ``epsilon_greedy``: the annealed exploration schedule and the batched choice.
+- ``epsilon_at`` / ``epsilon_greedy``: the annealed exploration schedule and the batched choice
+  (``exploration_draws`` first, so the loop runs no forward when every env explores).
 - ``polyak_update``: target <- tau * online + (1 - tau) * target (tau = 1 is a hard copy),
   applied every ``target_update_every`` gradient updates.
 ``Learner`` is the thin shell holding the two networks and Adam.
@@ -60,14 +61,20 @@ def epsilon_at(
     return start + fraction * (end - start)
 
 
-def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """Actions (N,) from Q-values (N, A): argmax, or with probability epsilon uniform.
+def exploration_draws(
+    n: int, n_actions: int, epsilon: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(explore (N,) bool, random actions (N,)): which envs act at random, and how.
 
     Always draws 2N numbers, so the random stream does not depend on the Q-values.
     """
-    n, n_actions = q.shape
     explore = rng.random(n) < epsilon
-    random_actions = rng.integers(0, n_actions, size=n)
+    return explore, rng.integers(0, n_actions, size=n)
+
+
+def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Actions (N,) from Q-values (N, A): argmax, or with probability epsilon uniform."""
+    explore, random_actions = exploration_draws(q.shape[0], q.shape[1], epsilon, rng)
     return np.where(explore, random_actions, q.argmax(axis=1))
 
 

@@ -31,7 +31,7 @@ import torch
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.envs import env_factory, make_vector
 from qarcade.dqn.evaluate import evaluate, q_function, summarize, write_episode_video
-from qarcade.dqn.learner import Learner, epsilon_at, epsilon_greedy
+from qarcade.dqn.learner import Learner, epsilon_at, exploration_draws
 from qarcade.dqn.networks import count_parameters, network_for
 from qarcade.dqn.replay import ReplayBuffer
 from qarcade.errors import UserError
@@ -259,14 +259,15 @@ def train(
                 config.epsilon_end,
                 config.epsilon_decay_steps,
             )
-            if epsilon >= 1.0:  # warm-up: uniform play, no forward needed
-                q = np.zeros((n, action_space.n), np.float32)
-            else:
-                q = q_online(replay.latest_stacks())  # (N, A)
-            actions = epsilon_greedy(q, epsilon, explore_rng)
+            live = ~replay.latest_is_final()  # (N,) False where this step only resets
+            explore, random_actions = exploration_draws(n, action_space.n, epsilon, explore_rng)
+            if (live & ~explore).any():
+                greedy = q_online(replay.latest_stacks()).argmax(axis=1)  # (N,)
+            else:  # every env explores or resets: no forward needed
+                greedy = np.zeros(n, np.int64)
+            actions = np.where(explore, random_actions, greedy)
 
             # --- step and store ---
-            live = ~replay.latest_is_final()  # (N,) False where this step only resets
             frames, rewards, terminated, truncated, _ = envs.step(actions)
             replay.add(actions, rewards, terminated, truncated, frames)
             counters.vector_steps += 1
