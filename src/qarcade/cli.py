@@ -687,11 +687,24 @@ def _explain_arguments(parser):
     parser.add_argument(
         "target", metavar="RUN_DIR", help="a gridworld run directory, or mdp for the lab's MDP"
     )
-    parser.add_argument("--out", help="PNG to write (default RUN_DIR/values.png, mdp_q.png)")
+    from qarcade import tabular
+
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="figure to write, .png, .pdf or .svg (None: RUN_DIR/values.png, or mdp_q.png)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="layout seed (mdp: Q-learning seed)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the network runs"
+    )
     parser.add_argument("--gamma", type=_discount, default=0.99, help="mdp: discount factor")
-    parser.add_argument("--steps", type=positive_int, help="mdp: Q-learning steps (50,000)")
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=tabular.Q_LEARNING_STEPS,
+        help="mdp: Q-learning env steps",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures' numbers as JSON")
 
 
@@ -755,14 +768,20 @@ def _plot_arguments(parser):
     default the algo in their config.json, so several seeds of one variant) are averaged into
     one line with a 95% bootstrap band over runs."""
     parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories")
-    parser.add_argument("--out", default="learning_curves.png", help="PNG to write")
+    parser.add_argument(
+        "--out", metavar="FILE", default="learning_curves.png", help="figure: .png, .pdf or .svg"
+    )
     parser.add_argument(
         "--label",
         action="append",
-        help="label of each RUN_DIR in order, repeated (default: its algo)",
+        help="once per RUN_DIR, in order; runs with one label share a band (None: each run's algo)",
     )
-    parser.add_argument("--window", type=positive_int, help="episodes in the moving mean")
-    parser.add_argument("--title", default="", help="plot title")
+    parser.add_argument(
+        "--window",
+        type=positive_int,
+        help="episodes in the moving mean (None: the first run's goal_window, 50 by default)",
+    )
+    parser.add_argument("--title", help="plot title (None: says what is drawn)")
     parser.add_argument("--json", action="store_true", help="print the curves' ends as JSON")
 
 
@@ -772,7 +791,8 @@ def _run_plot(args) -> int:
 
     from qarcade.explain import plot_runs
 
-    curves = plot_runs(args.run_dirs, args.out, args.label, window=args.window, title=args.title)
+    title = args.title or ""
+    curves = plot_runs(args.run_dirs, args.out, args.label, window=args.window, title=title)
     summary = {
         label: {
             "runs": c["runs"],
