@@ -16,7 +16,6 @@ old file, so a reader sees either the old or the new file, never half of one.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import tempfile
@@ -39,13 +38,14 @@ VIDEO = "video.mp4"
 TENSORBOARD = "tb"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename (then fsync the dir)."""
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it over
+    ``path``, then fsync the directory: readers see the old file or the new one, never half."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -57,6 +57,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_json(path: Path, value) -> None:
@@ -137,9 +141,7 @@ class RunDir:
     # --- checkpoint ---
 
     def save_checkpoint(self, state: dict) -> None:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write_bytes(self / CHECKPOINT, buffer.getvalue())
+        atomic_write(self / CHECKPOINT, lambda f: torch.save(state, f))  # streamed, no copy
 
     def has_checkpoint(self) -> bool:
         return (self / CHECKPOINT).is_file()

@@ -239,11 +239,11 @@ class ReplayBuffer:
         used = min(self.cursor + 1, self.slots)
         return {
             "cursor": self.cursor,
-            "frames": self.frames[:used].copy(),
-            "actions": self.actions[:used].copy(),
-            "rewards": self.rewards[:used].copy(),
-            "terminated": self.terminated[:used].copy(),
-            "truncated": self.truncated[:used].copy(),
+            "frames": self.frames[:used],  # views: the checkpoint writer copies them once
+            "actions": self.actions[:used],
+            "rewards": self.rewards[:used],
+            "terminated": self.terminated[:used],
+            "truncated": self.truncated[:used],
         }
 
     def load_state_dict(self, state: dict) -> None:
