@@ -21,7 +21,7 @@ def test_lab_cnn_parameter_counts_match_the_lab():
     assert count_parameters(dueling) == 1_683_365
 
 
-@pytest.mark.parametrize("network", ["lab", "nature", "tiny", "mlp"])
+@pytest.mark.parametrize("network", ["lab", "nature", "cells", "tiny", "mlp"])
 @pytest.mark.parametrize("dueling", [False, True])
 def test_shapes_with_frame_stacks(network, dueling):
     net = build_q_network(network, dueling, (84, 84, 3), np.uint8, 2, 5)

@@ -36,8 +36,9 @@ class DQNConfig:
     # --- network ---
     network: str = _f(
         "lab",
-        "torso: the lab's CNN, the Nature CNN, 14x14-pooled pixels + MLP (tiny), or an MLP",
-        ("lab", "nature", "tiny", "mlp"),
+        "torso: the lab's CNN, the Nature CNN, a one-cell-per-pixel CNN (cells), "
+        "14x14-pooled pixels + MLP (tiny), or an MLP",
+        ("lab", "nature", "cells", "tiny", "mlp"),
     )
     dueling: bool = _f(True, "dueling head Q = V + A - mean(A) instead of a plain head")
     # --- learning ---

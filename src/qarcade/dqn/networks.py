@@ -1,7 +1,8 @@
 """Q-networks: a torso (the lab's CNN, the Nature CNN, MLPs) and a head (plain or dueling).
 
-``tiny`` average-pools the frame to 14x14 before a small MLP (fast on a CPU, for tests and
-quick runs); ``mlp`` flattens whatever it is given. The Nature CNN is Mnih et al. (2015); the
+``cells`` is a small CNN whose first conv sees one gridworld cell at a time (fast on a CPU);
+``tiny`` average-pools the frame to 14x14 before a small MLP (for tests); ``mlp`` flattens
+whatever it is given. The Nature CNN is Mnih et al. (2015); the
 dueling head is Wang et al. (2016): Q = V + A - mean(A).
 
 The lab's CNN ends in a 7x7 conv to 1x1x512; its plain head is dense 256 + dense A (1,814,436
@@ -59,6 +60,21 @@ def _nature_cnn(channels: int) -> nn.Module:
         nn.ReLU(),
         nn.Flatten(),
         nn.LazyLinear(512),
+        nn.ReLU(),
+    )
+
+
+def _cells_cnn(channels: int) -> nn.Module:
+    # A 12x12 stride-12 conv sees exactly one cell of the 5x5 gridworld's 7x7 bordered grid
+    # (84 = 7 x 12), then a 3x3 conv relates neighbouring cells: ~6x fewer operations than
+    # the lab's CNN, still translation-equivariant.
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 12, stride=12),  # 84x84 -> (B, 32, 7, 7)
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=1),  # -> (B, 64, 5, 5)
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.LazyLinear(256),
         nn.ReLU(),
     )
 
@@ -141,13 +157,15 @@ def build_q_network(
     n_actions: int,
 ) -> QNetwork:
     """The Q-network named by the config, for frames of ``frame_shape`` and ``frame_dtype``."""
-    image = network in ("lab", "nature", "tiny")
+    image = network in ("lab", "nature", "cells", "tiny")
     if image and len(frame_shape) != 3:
         raise ValueError(f"{network} CNN needs (H, W, C) frames, got shape {frame_shape}")
     if network == "lab":
         torso, hidden, split = _lab_cnn(frame_shape[2] * frame_stack), 256, True
     elif network == "nature":
         torso, hidden, split = _nature_cnn(frame_shape[2] * frame_stack), 0, False
+    elif network == "cells":
+        torso, hidden, split = _cells_cnn(frame_shape[2] * frame_stack), 0, False
     elif network == "tiny":
         torso, hidden, split = _tiny(), 0, False
     elif network == "mlp":
