@@ -7,9 +7,12 @@ threads, what ``make_atari_vector_env`` picks for the standard preset), Gymnasiu
 AsyncVectorEnv (one process per copy, what the lab preset gets). A vector step of N copies
 counts N agent steps (4N emulator frames for the standard preset). Actions are uniform random,
 drawn before the clock starts. Each figure runs for ``--seconds`` and is divided by a
-baseline measured just before it; the best of ``--repeats`` such pairs counts. Usage:
+baseline measured just before it; the best of ``--repeats`` such pairs counts. Two figures:
+steps per wall-clock second (what a loop gets, and what other processes on a shared machine
+take away) and steps per CPU second, counting every thread and worker process (the cost of a
+step, which the machine's load barely moves). Usage:
 
-    .venv/bin/python benchmarks/bench_atari.py             # about 70 s
+    .venv/bin/python benchmarks/bench_atari.py             # about 2 minutes
     .venv/bin/python benchmarks/bench_atari.py --seconds 3 --json
 """
 
@@ -27,35 +30,54 @@ from qarcade.envs.atari import make_atari_env, make_atari_vector_env
 COPIES = (2, 4, 8, 16)
 
 
-def single_steps_per_s(preprocessing: str, seconds: float) -> float:
+def children_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of running processes, from /proc (Linux)."""
+    total_ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return total_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(envs=None) -> float:
+    """CPU seconds of this process (all its threads: ale-py's too) and of async env workers."""
+    workers = getattr(getattr(envs, "unwrapped", None), "processes", [])
+    return time.process_time() + children_cpu_s([worker.pid for worker in workers])
+
+
+def single_rates(preprocessing: str, seconds: float) -> tuple[float, float]:
+    """(agent steps per wall second, agent steps per CPU second) of one env."""
     env = make_atari_env("mspacman", preprocessing, seed=0, for_training=True)
     actions = np.random.default_rng(0).integers(env.action_space.n, size=100_000)
-    steps, start = 0, time.perf_counter()
+    steps, start, start_cpu = 0, time.perf_counter(), cpu_s()
     while time.perf_counter() - start < seconds:
         for action in actions[steps % 90_000 : steps % 90_000 + 500]:
             _, _, terminated, truncated, _ = env.step(int(action))
             if terminated or truncated:
                 env.reset()
         steps += 500
-    rate = steps / (time.perf_counter() - start)
+    rates = steps / (time.perf_counter() - start), steps / (cpu_s() - start_cpu)
     env.close()
-    return rate
+    return rates
 
 
-def vector_steps_per_s(preprocessing: str, backend: str, copies: int, seconds: float) -> float:
+def vector_rates(preprocessing: str, backend: str, copies: int, seconds: float):
+    """(agent steps per wall second, agent steps per CPU second) of a vector env."""
     envs = make_atari_vector_env(
         "mspacman", preprocessing, copies, seed=0, for_training=True, backend=backend
     )
     actions = np.random.default_rng(0).integers(9, size=(1000, copies))  # (calls, copies)
     envs.step(actions[0])  # warm-up: thread pools and processes up
-    calls, start = 0, time.perf_counter()
+    calls, start, start_cpu = 0, time.perf_counter(), cpu_s(envs)
     while time.perf_counter() - start < seconds:
         for row in actions[:50]:
             envs.step(row)  # next-step autoreset: no reset calls needed
         calls += 50
-    rate = calls * copies / (time.perf_counter() - start)
+    steps = calls * copies
+    rates = steps / (time.perf_counter() - start), steps / (cpu_s(envs) - start_cpu)
     envs.close()
-    return rate
+    return rates
 
 
 def main() -> None:
@@ -75,44 +97,44 @@ def main() -> None:
         configs += [(backend, preprocessing, copies) for copies in COPIES]
     rows, load_before = [], os.getloadavg()[0]
     for env, preprocessing, copies in configs:
-        baselines, rates = [], []
+        baselines, figures = [], []
         for _ in range(args.repeats):
-            baselines.append(single_steps_per_s("standard", args.seconds))
+            baselines.append(single_rates("standard", args.seconds))
             if env == "single":
-                rates.append(single_steps_per_s(preprocessing, args.seconds))
+                figures.append(single_rates(preprocessing, args.seconds))
             else:
-                rates.append(vector_steps_per_s(preprocessing, env, copies, args.seconds))
-        rows.append((env, preprocessing, copies, max(rates), max(baselines)))
+                figures.append(vector_rates(preprocessing, env, copies, args.seconds))
+        wall, cpu = (max(f[i] for f in figures) for i in (0, 1))
+        base_wall, base_cpu = (max(b[i] for b in baselines) for i in (0, 1))
+        rows.append(
+            {
+                "env": env,
+                "preprocessing": preprocessing,
+                "copies": copies,
+                "steps_per_s": round(wall, 1),
+                "baseline_steps_per_s": round(base_wall, 1),
+                "ratio": round(wall / base_wall, 2),
+                "steps_per_cpu_s": round(cpu, 1),
+                "baseline_steps_per_cpu_s": round(base_cpu, 1),
+                "cpu_ratio": round(cpu / base_cpu, 2),
+            }
+        )
+    load_after = os.getloadavg()[0]
 
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "cpus": os.cpu_count(),
-                    "load_average_1min": [load_before, os.getloadavg()[0]],
-                    "rows": [
-                        {
-                            "env": env,
-                            "preprocessing": prep,
-                            "copies": copies,
-                            "steps_per_s": round(rate, 1),
-                            "baseline_steps_per_s": round(baseline, 1),
-                            "ratio": round(rate / baseline, 2),
-                        }
-                        for env, prep, copies, rate, baseline in rows
-                    ],
-                }
-            )
-        )
+        report = {"cpus": os.cpu_count(), "load_average_1min": [load_before, load_after]}
+        print(json.dumps(report | {"rows": rows}))
         return
-    print(f"Ms. Pac-Man agent steps/s on {os.cpu_count()} CPUs, {args.seconds} s per figure;")
+    print(f"Ms. Pac-Man agent steps on {os.cpu_count()} CPUs, {args.seconds} s per figure;")
     print("baseline: one standard env, measured again just before each figure")
-    print(f"load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}")
-    header = ("env", "preprocessing", "copies", "steps/s", "baseline", "ratio")
-    print("{:<8} {:<14} {:>6} {:>9} {:>9} {:>7}".format(*header))
-    for env, prep, copies, rate, baseline in rows:
-        ratio = f"{rate / baseline:.2f}x"
-        print(f"{env:<8} {prep:<14} {copies:>6} {rate:>9.0f} {baseline:>9.0f} {ratio:>7}")
+    print(f"load average (1 min) before/after: {load_before:.1f}/{load_after:.1f}")
+    header = ("env", "preprocessing", "copies", "steps/s", "ratio", "steps/CPU-s", "ratio")
+    print("{:<8} {:<14} {:>6} {:>9} {:>7} {:>12} {:>7}".format(*header))
+    for r in rows:
+        print(
+            f"{r['env']:<8} {r['preprocessing']:<14} {r['copies']:>6} {r['steps_per_s']:>9.0f}"
+            f" {r['ratio']:>6.2f}x {r['steps_per_cpu_s']:>12.0f} {r['cpu_ratio']:>6.2f}x"
+        )
 
 
 if __name__ == "__main__":
