@@ -35,3 +35,29 @@ def test_cli_reference_has_every_command():
     for name, *_ in _COMMANDS:
         assert f"\n## qarcade {name}\n" in text
         assert f"usage: qarcade {name} [-h]" in text
+
+
+def documented_commands(text: str) -> list[str]:
+    """Every `qarcade ...` command line inside the fenced code blocks of a markdown text."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    lines = [line.strip().removeprefix("$ ") for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("qarcade ")]
+
+
+def test_the_guides_and_the_readme_tour_use_real_flags():
+    import shlex
+
+    from qarcade.cli import build_parser
+
+    readme_top = (ROOT / "README.md").read_text().split("## The lab's MDP", 1)[0]
+    texts = [readme_top] + [path.read_text() for path in sorted(ROOT.glob("docs/guide-*.md"))]
+    commands = [line for text in texts for line in documented_commands(text)]
+    assert len(commands) > 20
+    parser = build_parser()
+    for line in commands:
+        line = line.replace("$algo", "dqn").replace("$seed", "0").replace("[", "").replace("]", "")
+        words = ["runs/x" if "..." in w else w for w in shlex.split(line, comments=True)[1:]]
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            pytest.fail(f"documented command does not parse: {line}")
