@@ -4,16 +4,17 @@ The baseline is one ``make_atari_env`` (standard preprocessing: AtariPreprocessi
 with max-pool, 84x84 grey, stack of 4, training wrappers). Against it: the lab preset's single
 env, and the vector env at 2, 4, 8, 16 copies on each backend: ale-py's AtariVectorEnv (C++
 threads, what ``make_atari_vector_env`` picks for the standard preset), Gymnasium's
-AsyncVectorEnv (one process per copy, what the lab preset gets). A vector step of N copies
-counts N agent steps (4N emulator frames for the standard preset). Actions are uniform random,
-drawn before the clock starts. Each figure runs for ``--seconds`` and is divided by a
+AsyncVectorEnv (one process per copy, what the lab preset gets) and, for the lab preset,
+SyncVectorEnv (all copies in this process). A vector step of N copies counts N agent steps
+(4N emulator frames for the standard preset). Actions are uniform random, drawn before the
+clock starts. Each figure runs for ``--seconds`` and is divided by a
 baseline measured just before it; the best of ``--repeats`` such pairs counts. Two figures:
 steps per wall-clock second (what a loop gets, and what other processes on a shared machine
 take away) and steps per CPU second, counting every thread and worker process (the cost of a
 step, which the machine's load barely moves). Usage:
 
-    .venv/bin/python benchmarks/bench_atari.py             # about 2 minutes
-    .venv/bin/python benchmarks/bench_atari.py --seconds 3 --json
+    .venv/bin/python benchmarks/bench_atari.py             # 1.5 to 3 minutes, by the load
+    .venv/bin/python benchmarks/bench_atari.py --seconds 2 --json   # steadier, about 5 min
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def vector_rates(preprocessing: str, backend: str, copies: int, seconds: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="measured time per figure")
+    parser.add_argument("--seconds", type=float, default=0.5, help="measured time per figure")
     parser.add_argument(
         "--repeats", type=int, default=2, help="pairs measured per figure; the best one counts"
     )
@@ -93,7 +94,8 @@ def main() -> None:
     # a shared machine drifting during the run moves both sides of a ratio alike; of --repeats
     # such pairs, the fastest of each side counts (the least disturbed by other processes).
     configs = [("single", "lab", 1)]
-    for backend, preprocessing in [("ale", "standard"), ("async", "standard"), ("async", "lab")]:
+    backends = [("ale", "standard"), ("async", "standard"), ("async", "lab"), ("sync", "lab")]
+    for backend, preprocessing in backends:
         configs += [(backend, preprocessing, copies) for copies in COPIES]
     rows, load_before = [], os.getloadavg()[0]
     for env, preprocessing, copies in configs:
