@@ -26,10 +26,11 @@ def execute(
     ci: bool = True,
     runs_dir: Path | None = None,
     out: Path | None = None,
-    cell_timeout_s: int = 600,
+    cell_timeout_s: int | None = None,
 ):
     """Run every cell in a fresh kernel (this interpreter's ``python3``); returns the executed
-    notebook. A failing cell raises ``nbclient.exceptions.CellExecutionError`` naming it."""
+    notebook. A failing cell raises ``nbclient.exceptions.CellExecutionError`` naming it, a cell
+    still running after ``cell_timeout_s`` seconds (None: no limit) ``CellTimeoutError``."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -63,9 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, help="where the notebook writes its runs")
     parser.add_argument("--out", type=Path, help="write the executed notebook here")
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
+    parser.add_argument(
+        "--cell-timeout", type=int, metavar="SECONDS", help="limit per cell (default: none)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    execute(args.notebook, ci=args.ci, runs_dir=args.runs, out=args.out)
+    execute(
+        args.notebook,
+        ci=args.ci,
+        runs_dir=args.runs,
+        out=args.out,
+        cell_timeout_s=args.cell_timeout,
+    )
     print(f"{args.notebook} ran in {time.perf_counter() - started:.0f} s")
     return 0
 
