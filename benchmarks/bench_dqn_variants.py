@@ -4,7 +4,8 @@ Each variant runs the ``fast`` preset with only ``--algo`` changed, until the la
 reward of the last 50 training episodes >= 15) or a time cap. Prints, per variant, the fraction
 of seeds reaching the goal and the median env steps and seconds they took, as a ratio against
 D3QN measured in the same run; writes one plot of the learning curves (mean over seeds of the
-50-episode moving mean, with a 95% bootstrap band over seeds).
+50-episode moving mean, with a 95% bootstrap band over seeds, drawn until the first seed of a
+variant stops at the goal).
 
     .venv/bin/python benchmarks/bench_dqn_variants.py --seeds 0 1 --max-minutes 2.5 \
         --plot docs/figures/dqn_variants.png
@@ -28,21 +29,24 @@ from qarcade.runs import RunDir
 
 
 def curve_on_grid(run_dir: Path, grid: np.ndarray, window: int) -> np.ndarray:
-    """The moving mean of training rewards at each env step of ``grid`` (NaN before any)."""
+    """The moving mean of training rewards at each env step of ``grid``; NaN before the first
+    episode and after the run stopped."""
     metrics = RunDir(run_dir).read_metrics()
     moving = metrics["reward"].rolling(window, min_periods=1).mean().to_numpy()
-    index = np.searchsorted(metrics["step"].to_numpy(), grid, side="right") - 1
+    steps = metrics["step"].to_numpy()
+    index = np.searchsorted(steps, grid, side="right") - 1
     values = moving[np.clip(index, 0, None)]
-    values[index < 0] = np.nan
+    values[(index < 0) | (grid > steps[-1])] = np.nan
     return values
 
 
 def bootstrap_band(curves: np.ndarray, rng: np.random.Generator, draws: int = 1000):
-    """Mean over seeds (axis 0) and its 95% percentile-bootstrap interval."""
+    """Mean over seeds (axis 0) and its 95% percentile-bootstrap interval; NaN (not drawn)
+    wherever a seed has no value, i.e. from the first seed that stopped at the goal on."""
     seeds = curves.shape[0]
     picks = rng.integers(0, seeds, size=(draws, seeds))
-    means = np.nanmean(curves[picks], axis=1)  # (draws, T)
-    return np.nanmean(curves, axis=0), *np.nanpercentile(means, [2.5, 97.5], axis=0)
+    means = curves[picks].mean(axis=1)  # (draws, T)
+    return curves.mean(axis=0), *np.percentile(means, [2.5, 97.5], axis=0)
 
 
 def main() -> None:
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=30_000)
     parser.add_argument("--plot", default="dqn_variants.png")
     parser.add_argument("--out", help="keep the run directories here")
+    parser.add_argument("--reuse", action="store_true", help="reuse finished runs in --out")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -60,7 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or tmp)
         root.mkdir(parents=True, exist_ok=True)
-        grid = np.arange(0, args.max_steps + 1, 400)
+        grid = np.arange(400, args.max_steps + 1, 400)
         bands = {}
         for algo in args.algos:
             runs, curves = [], []
@@ -77,7 +82,10 @@ def main() -> None:
                     },
                 )
                 run_dir = root / f"{algo}-seed{seed}"
-                summary = train(config, run_dir, progress=False, log=lambda *a: None)
+                if args.reuse and (run_dir / "summary.json").exists():
+                    summary = RunDir(run_dir).read_summary()  # replot finished runs
+                else:
+                    summary = train(config, run_dir, progress=False, log=lambda *a: None)
                 runs.append(summary["goal_reached_at"])
                 curves.append(curve_on_grid(run_dir, grid, config.goal_window))
                 if not args.json:
