@@ -184,3 +184,33 @@ def test_cut_episodes_truncates_then_starts_fresh_episodes():
     assert replay.truncated[5 % replay.slots, 0] and replay.truncated[5 % replay.slots, 1]
     # the new frames start episodes: their stacks repeat them
     assert replay.latest_stacks()[:, :, 0].tolist() == [[9000, 9000], [9001, 9001]]
+
+
+@pytest.mark.parametrize("size,partial", [(5, False), (3, False), (5, True), (4, True)])
+def test_gridworld_codec_is_exact_and_the_replay_samples_the_same_pixels(size, partial):
+    import gymnasium as gym
+
+    import qarcade  # noqa: F401  (registers the envs)
+    from qarcade.dqn.config import build_config
+    from qarcade.dqn.envs import frame_codec
+
+    config = build_config("fast", None, {"grid_size": size, "partial": partial})
+    codec = frame_codec(config)
+    envs = gym.make_vec("qarcade/GridWorld-v0", num_envs=3, size=size, partial=partial)
+    frames, _ = envs.reset(seed=0)
+    plain = ReplayBuffer(3 * 80, 3, (84, 84, 3), np.uint8, 2, 3, 0.9)
+    compact = ReplayBuffer(3 * 80, 3, (84, 84, 3), np.uint8, 2, 3, 0.9, codec=codec)
+    assert compact.nbytes < plain.nbytes / 50
+    plain.start(frames)
+    compact.start(frames)
+    rng = np.random.default_rng(0)
+    for _ in range(120):  # past a truncation and the ring's wrap-around
+        actions = rng.integers(0, 4, size=3)
+        frames, rewards, terminated, truncated, _ = envs.step(actions)
+        assert np.array_equal(codec.decode(codec.encode(frames)), frames)
+        for replay in (plain, compact):
+            replay.add(actions, rewards, terminated, truncated, frames)
+    a = plain.sample(64, np.random.default_rng(1))
+    b = compact.sample(64, np.random.default_rng(1))
+    assert np.array_equal(a.obs, b.obs) and np.array_equal(a.next_obs, b.next_obs)
+    assert np.array_equal(plain.latest_stacks(), compact.latest_stacks())

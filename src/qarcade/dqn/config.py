@@ -33,6 +33,9 @@ class DQNConfig:
     max_episode_steps: int = _f(50, "episode length limit in env steps (truncation, not an end)")
     num_envs: int = _f(16, "environment copies stepped together (one batched forward per step)")
     frame_stack: int = _f(1, "frames per observation, rebuilt by index from the replay")
+    compact_replay: bool = _f(
+        True, "store the env's exact compact frame code (gridworld: its 7x7x3 grid), not pixels"
+    )
     # --- network ---
     network: str = _f(
         "lab",

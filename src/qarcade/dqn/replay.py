@@ -13,7 +13,9 @@ and the following step resets the env (action ignored, reward 0). So, with ``don
     slot t holds a final frame   <=>  done[t - 1]   (no transition starts there)
     slot t starts an episode     <=>  t == 0 or done[t - 2]
 
-Slot indices below are logical (they grow forever); the physical row is ``t % slots``.
+Slot indices below are logical (they grow forever); the physical row is ``t % slots``. With a
+frame codec (the gridworld's frame is its 7x7x3 grid scaled up) the rings hold the codes and
+stacks are decoded when read: the same pixels for ~1/140 of the memory.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class ReplayBuffer:
         frame_stack: int = 1,
         n_step: int = 1,
         gamma: float = 0.99,
+        codec=None,
     ):
         self.slots = capacity // num_envs
         if self.slots < n_step + frame_stack + 2:
@@ -78,8 +81,11 @@ class ReplayBuffer:
         self.frame_stack = frame_stack
         self.n_step = n_step
         self.gamma = gamma
+        self.codec = codec  # FrameCodec or None: store codec.encode(frame), decode on read
+        self.frame_shape = tuple(frame_shape)
+        stored_shape = tuple(codec.code_shape) if codec else tuple(frame_shape)
         shape = (self.slots, num_envs)
-        self.frames = np.zeros(shape + tuple(frame_shape), dtype=frame_dtype)
+        self.frames = np.zeros(shape + stored_shape, dtype=frame_dtype)
         self.actions = np.zeros(shape, dtype=np.int64)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=bool)
@@ -92,18 +98,22 @@ class ReplayBuffer:
         return sum(a.nbytes for a in arrays)
 
     def describe(self) -> str:
-        frame = "x".join(map(str, self.frames.shape[2:]))
+        frame = "x".join(map(str, self.frame_shape))
+        what = f"frames stored as {self.codec.name}" if self.codec else "frames"
         return (
             f"replay: {self.slots:,} slots x {self.num_envs} envs of {frame} "
-            f"{self.frames.dtype} frames = {self.nbytes / 2**20:,.1f} MiB preallocated"
+            f"{self.frames.dtype} {what} = {self.nbytes / 2**20:,.1f} MiB preallocated"
         )
+
+    def _store(self, frames: np.ndarray) -> np.ndarray:
+        return self.codec.encode(frames) if self.codec else frames
 
     # --- writing ---
 
     def start(self, frames: np.ndarray) -> None:
         """Store the first frames (N, *frame) returned by reset."""
         self.cursor = 0
-        self.frames[0] = frames
+        self.frames[0] = self._store(frames)
 
     def add(
         self,
@@ -121,7 +131,7 @@ class ReplayBuffer:
         self.truncated[row] = truncated
         self.cursor += 1
         row = self.cursor % self.slots
-        self.frames[row] = next_frames
+        self.frames[row] = self._store(next_frames)
         self.terminated[row] = False
         self.truncated[row] = False
 
@@ -133,7 +143,7 @@ class ReplayBuffer:
         bootstraps), and a reset step leads to the new first frames, as next-step autoreset does.
         """
         if self.cursor < 1:
-            self.frames[self.cursor % self.slots] = reset_frames
+            self.frames[self.cursor % self.slots] = self._store(reset_frames)
             return
         self.truncated[(self.cursor - 1) % self.slots] |= ~self.terminated[
             (self.cursor - 1) % self.slots
@@ -177,7 +187,12 @@ class ReplayBuffer:
             current = np.where(self._episode_start(current, env), current, current - 1)
             columns.append(current)
         slots = np.stack(columns[::-1], axis=1)  # (B, k), oldest first
-        return self.frames[np.mod(slots, self.slots), env[:, None]]
+        stored = self.frames[np.mod(slots, self.slots), env[:, None]]  # (B, k, *stored)
+        if self.codec is None:
+            return stored
+        b, k = slots.shape
+        frames = self.codec.decode(stored.reshape(b * k, *stored.shape[2:]))  # (B*k, *frame)
+        return frames.reshape(b, k, *frames.shape[1:])
 
     def latest_stacks(self) -> np.ndarray:
         """The stacked newest observation of every env, (N, k, *frame): what the agent acts on."""

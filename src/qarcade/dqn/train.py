@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from qarcade.dqn.config import DQNConfig
-from qarcade.dqn.envs import env_factory, make_vector
+from qarcade.dqn.envs import env_factory, frame_codec, make_vector
 from qarcade.dqn.evaluate import evaluate, q_function, summarize, write_episode_video
 from qarcade.dqn.learner import Learner, epsilon_at, exploration_draws
 from qarcade.dqn.networks import count_parameters, network_for
@@ -165,6 +165,7 @@ def train(
         config.frame_stack,
         config.n_step,
         config.gamma,
+        codec=frame_codec(config),
     )
     log(f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on {device}")
     log(replay.describe())
