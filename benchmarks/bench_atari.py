@@ -130,12 +130,14 @@ def main() -> None:
     print(f"Ms. Pac-Man agent steps on {os.cpu_count()} CPUs, {args.seconds} s per figure;")
     print("baseline: one standard env, measured again just before each figure")
     print(f"load average (1 min) before/after: {load_before:.1f}/{load_after:.1f}")
-    header = ("env", "preprocessing", "copies", "steps/s", "ratio", "steps/CPU-s", "ratio")
-    print("{:<8} {:<14} {:>6} {:>9} {:>7} {:>12} {:>7}".format(*header))
+    header = ("env", "preprocessing", "copies", "steps/s", "base", "ratio", "per CPU-s", "base")
+    print("{:<7} {:<13} {:>6} {:>8} {:>6} {:>6} {:>9} {:>6} {:>6}".format(*header, "ratio"))
     for r in rows:
         print(
-            f"{r['env']:<8} {r['preprocessing']:<14} {r['copies']:>6} {r['steps_per_s']:>9.0f}"
-            f" {r['ratio']:>6.2f}x {r['steps_per_cpu_s']:>12.0f} {r['cpu_ratio']:>6.2f}x"
+            f"{r['env']:<7} {r['preprocessing']:<13} {r['copies']:>6} {r['steps_per_s']:>8.0f}"
+            f" {r['baseline_steps_per_s']:>6.0f} {r['ratio']:>5.2f}x"
+            f" {r['steps_per_cpu_s']:>9.0f} {r['baseline_steps_per_cpu_s']:>6.0f}"
+            f" {r['cpu_ratio']:>5.2f}x"
         )
 
 
