@@ -27,14 +27,31 @@ def _f(default: Any, help: str, choices: tuple | None = None):
 @dataclass(frozen=True)
 class DQNConfig:
     # --- environment ---
-    env: str = _f("gridworld", "environment name (a key of qarcade.dqn.train.ENV_FACTORIES)")
+    env: str = _f(
+        "gridworld", "environment: gridworld or mspacman (qarcade.dqn.envs.ENV_FACTORIES)"
+    )
     grid_size: int = _f(5, "gridworld: cells per side")
     partial: bool = _f(False, "gridworld: observe only the 3x3 window around the hero")
-    max_episode_steps: int = _f(50, "episode length limit in env steps (truncation, not an end)")
+    max_episode_steps: int = _f(
+        50,
+        "episode length limit in env steps (truncation, not an end); Atari: 4 emulator frames "
+        "each (27,000 = the literature's 108k frames, 30 minutes of play)",
+    )
     num_envs: int = _f(16, "environment copies stepped together (one batched forward per step)")
     frame_stack: int = _f(1, "frames per observation, rebuilt by index from the replay")
     compact_replay: bool = _f(
         True, "store the env's exact compact frame code (gridworld: its 7x7x3 grid), not pixels"
+    )
+    atari_preprocessing: str = _f(
+        "standard",
+        "Atari: standard = DeepMind's (84x84 grey, skip 4 + max-pool, 30 no-ops, clipped "
+        "rewards and life loss for learning); lab = the lab's (88x80x1 int8, skip 2..4, raw)",
+        ("standard", "lab"),
+    )
+    atari_backend: str = _f(
+        "auto",
+        "Atari vector env: auto = ale-py's C++ one for standard, async processes for lab",
+        ("auto", "ale", "async", "sync"),
     )
     # --- network ---
     network: str = _f(
@@ -67,6 +84,7 @@ class DQNConfig:
     eval_every_steps: int = _f(0, "env steps between greedy evaluations (0 = only at the end)")
     eval_episodes: int = _f(16, "episodes per periodic greedy evaluation")
     final_eval_episodes: int = _f(100, "episodes of the final greedy evaluation (0 = none)")
+    eval_epsilon: float = _f(0.0, "epsilon of every evaluation (Atari: 0.01, as the literature)")
     goal: float = _f(15.0, "stop when the goal metric reaches this (lab: 15)")
     goal_metric: str = _f(
         "train",
@@ -124,7 +142,7 @@ def check_config(config: DQNConfig) -> None:
         raise UserError(f"tau must be in (0, 1], got {config.tau}")
     if not 0.0 <= config.gamma <= 1.0:
         raise UserError(f"gamma must be in [0, 1], got {config.gamma}")
-    for name in ("epsilon_start", "epsilon_end"):
+    for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
         if not 0.0 <= getattr(config, name) <= 1.0:
             raise UserError(f"{name} must be in [0, 1], got {getattr(config, name)}")
     if config.buffer_size // config.num_envs < config.n_step + config.frame_stack + 2:
@@ -187,7 +205,65 @@ FAST = DQNConfig()
 # updates cost a fraction of the lab CNN's (goal in ~20-26 s instead of ~40-57 s).
 FASTEST = dataclasses.replace(FAST, network="cells")
 
-PRESETS: dict[str, DQNConfig] = {"fast": FAST, "fastest": FASTEST, "lab": LAB}
+# Ms. Pac-Man, DeepMind's preprocessing: Nature CNN on 4 stacked 84x84 frames (rebuilt by the
+# replay), Dopamine-like DQN settings in env steps (4 frames each): replay 1M, 20k random steps,
+# one update of 32 every 4 env steps, target copy every 8k env steps (2,000 updates), epsilon
+# 1 -> 0.01 over 250k env steps (1M frames), Adam 1e-4, Huber, gradient norm clipped at 10;
+# 3-step returns (Rainbow's) for speed. 2.5M env steps = 10M frames; evaluation at epsilon 0.01
+# on whole games (raw score), 10 every 250k env steps and 30 at the end; stops at a mean
+# evaluation score of 2,500 (the goal; Nature DQN: 2,311 after 200M frames).
+ATARI = DQNConfig(
+    env="mspacman",
+    atari_preprocessing="standard",
+    max_episode_steps=27_000,
+    num_envs=8,
+    frame_stack=4,
+    network="nature",
+    gamma=0.99,
+    n_step=3,
+    learning_rate=1e-4,
+    adam_eps=1.5e-4,
+    loss="huber",
+    grad_clip_norm=10.0,
+    batch_size=32,
+    buffer_size=1_000_000,
+    warmup_steps=20_000,
+    train_every_steps=4,
+    updates_per_round=1,
+    target_update_every=2_000,
+    epsilon_start=1.0,
+    epsilon_end=0.01,
+    epsilon_decay_steps=250_000,
+    eval_every_steps=250_000,
+    eval_episodes=10,
+    final_eval_episodes=30,
+    eval_epsilon=0.01,
+    goal=2_500.0,
+    goal_metric="eval",
+    goal_window=100,
+    max_steps=2_500_000,
+    checkpoint_every_steps=500_000,
+)
+
+# The same learning on the lab's preprocessing: one 88x80x1 int8 frame per observation (no
+# stack, as the lab fed it), v5 with a random skip of 2..4 (the lab's MsPacman-v0), raw rewards,
+# whole games and no life-loss terminal.
+ATARI_LAB = dataclasses.replace(ATARI, atari_preprocessing="lab", frame_stack=1)
+
+PRESETS: dict[str, DQNConfig] = {
+    "fast": FAST,
+    "fastest": FASTEST,
+    "lab": LAB,
+    "atari": ATARI,
+    "atari-lab": ATARI_LAB,
+}
+
+# The preset used when --preset is not given, per env.
+DEFAULT_PRESETS: dict[str, str] = {"gridworld": "fast", "mspacman": "atari"}
+
+
+def default_preset(env: str) -> str:
+    return DEFAULT_PRESETS.get(env, "fast")
 
 
 def preset(name: str) -> DQNConfig:

@@ -4,7 +4,11 @@ A factory builds the vector env the loop collects from (Gymnasium's vector API, 
 autoreset, one frame per observation: the replay stacks frames itself), a single env with
 ``render_mode="rgb_array"`` for videos, and optionally a frame codec: an exact, smaller code of
 the frames that the replay stores instead (the gridworld's 7x7x3 grid for its 84x84x3 frame).
-Atari plugs in with ``register_env_factory("atari", EnvFactory(...))``.
+
+Ms. Pac-Man (``mspacman``) comes from ``qarcade.envs.atari`` with ``frame_stack=1``: the replay
+stacks. Its training envs clip rewards and flag lost lives (``info["life_loss"]``), its
+evaluation envs (``make_eval_vector``) return the raw score; every frame gets a channel axis,
+(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ class EnvFactory:
     make_vector: Callable[[DQNConfig, int], gym.vector.VectorEnv]
     make_single: Callable[[DQNConfig], gym.Env]  # rendered, for videos
     frame_codec: Callable[[DQNConfig], FrameCodec] | None = None
+    # evaluation envs when they differ from training ones (Atari: raw rewards); else make_vector
+    make_eval_vector: Callable[[DQNConfig, int], gym.vector.VectorEnv] | None = None
+    frames_per_step: Callable[[DQNConfig], float] | None = None  # emulator frames per env step
 
 
 def _gridworld_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
@@ -75,8 +82,82 @@ def _gridworld_codec(config: DQNConfig) -> FrameCodec:
     return FrameCodec(encode, upscale, (cells, cells, 3), f"{cells}x{cells}x3 grids")
 
 
+def _atari_options(config: DQNConfig) -> dict:
+    # One frame per observation (the replay stacks); a game is cut after max_episode_steps
+    # agent steps of 4 emulator frames (27,000 -> 108k frames).
+    return {"frame_stack": 1, "max_frames_per_episode": 4 * config.max_episode_steps}
+
+
+def _channel_last(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return shape if len(shape) == 3 else (*shape, 1)  # (84, 84) grey -> (84, 84, 1)
+
+
+class _IntSeeds(gym.vector.VectorWrapper):
+    """ale-py's vector env takes C int seeds (copy i gets seed + i): fold larger ones, such as
+    the loop's 32-bit evaluation seeds, into that range."""
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None and not isinstance(seed, list | tuple):
+            seed = int(seed) % (2**31 - self.num_envs)
+        return self.env.reset(seed=seed, options=options)
+
+
+def _mspacman_vector(
+    config: DQNConfig, num_envs: int, for_training: bool = True
+) -> gym.vector.VectorEnv:
+    from gymnasium.wrappers.vector import ReshapeObservation
+
+    from qarcade.envs.atari import make_atari_vector_env
+
+    backend = config.atari_backend
+    if not for_training and backend == "auto" and config.atari_preprocessing == "lab":
+        backend = "sync"  # up to 32 evaluation copies: no process per copy
+    envs = make_atari_vector_env(
+        "mspacman",
+        config.atari_preprocessing,
+        num_envs=num_envs,
+        for_training=for_training,
+        backend=backend,
+        **_atari_options(config),
+    )
+    shape = envs.single_observation_space.shape
+    if _channel_last(shape) != shape:
+        envs = ReshapeObservation(envs, _channel_last(shape))
+    return _IntSeeds(envs)
+
+
+def _mspacman_eval_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
+    return _mspacman_vector(config, num_envs, for_training=False)
+
+
+def _mspacman_single(config: DQNConfig) -> gym.Env:
+    from gymnasium.wrappers import ReshapeObservation
+
+    from qarcade.envs.atari import make_atari_env
+
+    env = make_atari_env(
+        "mspacman",
+        config.atari_preprocessing,
+        for_training=False,
+        render_mode="rgb_array",
+        **_atari_options(config),
+    )
+    shape = env.observation_space.shape
+    return env if _channel_last(shape) == shape else ReshapeObservation(env, _channel_last(shape))
+
+
+def _mspacman_frames_per_step(config: DQNConfig) -> float:
+    return 4.0 if config.atari_preprocessing == "standard" else 3.0  # lab: 2..4, mean 3
+
+
 ENV_FACTORIES: dict[str, EnvFactory] = {
     "gridworld": EnvFactory(_gridworld_vector, _gridworld_single, _gridworld_codec),
+    "mspacman": EnvFactory(
+        _mspacman_vector,
+        _mspacman_single,
+        make_eval_vector=_mspacman_eval_vector,
+        frames_per_step=_mspacman_frames_per_step,
+    ),
 }
 
 
@@ -98,9 +179,14 @@ def env_factory(name: str) -> EnvFactory:
     return ENV_FACTORIES[name]
 
 
-def make_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
-    """The factory's vector env, checked to autoreset in next-step mode (the replay needs it)."""
-    envs = env_factory(config.env).make_vector(config, num_envs)
+def make_vector(config: DQNConfig, num_envs: int, evaluation: bool = False) -> gym.vector.VectorEnv:
+    """The factory's vector env, checked to autoreset in next-step mode (the replay needs it).
+
+    ``evaluation``: the factory's evaluation env where it has one (Atari: raw rewards).
+    """
+    factory = env_factory(config.env)
+    make = (evaluation and factory.make_eval_vector) or factory.make_vector
+    envs = make(config, num_envs)
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
         raise ValueError(f"{config.env} vector env autoresets in {mode}; the replay needs NextStep")

@@ -2,7 +2,8 @@
 
 Evaluation plays ``episodes`` whole episodes on a vector env: each copy plays a fixed quota, so
 short episodes are not over-represented. Frames are stacked exactly as the replay stacks them
-(an episode's first frame fills the stack).
+(an episode's first frame fills the stack). Evaluation envs are the factory's own where it has
+them: Atari's return the raw game score and play whole games (all lives, up to 108k frames).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def evaluate(
     num_envs = min(episodes, max_envs)
     quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
     rng = np.random.default_rng(seed)
-    envs = make_vector(config, num_envs)
+    envs = make_vector(config, num_envs, evaluation=True)
     frames, _ = envs.reset(seed=seed)
     stacker = FrameStacker(frames, config.frame_stack)
     running = np.zeros(num_envs)

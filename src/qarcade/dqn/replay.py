@@ -13,6 +13,9 @@ and the following step resets the env (action ignored, reward 0). So, with ``don
     slot t holds a final frame   <=>  done[t - 1]   (no transition starts there)
     slot t starts an episode     <=>  t == 0 or done[t - 2]
 
+A third flag, ``life_lost`` (Atari: the step lost a life), is terminal for the TD target only:
+it cuts the n-step window and the bootstrap, but the episode, and so the frame stacks, go on.
+
 Slot indices below are logical (they grow forever); the physical row is ``t % slots``. With a
 frame codec (the gridworld's frame is its 7x7x3 grid scaled up) the rings hold the codes and
 stacks are decoded when read: the same pixels for ~1/140 of the memory.
@@ -90,12 +93,13 @@ class ReplayBuffer:
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=bool)
         self.truncated = np.zeros(shape, dtype=bool)
+        self.life_lost = np.zeros(shape, dtype=bool)  # terminal for learning only (Atari)
         self.cursor = -1  # logical slot of the newest frame; its step is still to come
 
     @property
     def nbytes(self) -> int:
         arrays = (self.frames, self.actions, self.rewards, self.terminated, self.truncated)
-        return sum(a.nbytes for a in arrays)
+        return sum(a.nbytes for a in arrays) + self.life_lost.nbytes
 
     def describe(self) -> str:
         frame = "x".join(map(str, self.frame_shape))
@@ -122,18 +126,24 @@ class ReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         next_frames: np.ndarray,
+        life_lost: np.ndarray | None = None,
     ) -> None:
-        """Complete the newest slot with its step (each (N,)), then store the next frames."""
+        """Complete the newest slot with its step (each (N,)), then store the next frames.
+
+        ``life_lost`` (N,): the step lost a life (no bootstrap past it; the episode goes on).
+        """
         row = self.cursor % self.slots
         self.actions[row] = actions
         self.rewards[row] = rewards
         self.terminated[row] = terminated
         self.truncated[row] = truncated
+        self.life_lost[row] = False if life_lost is None else life_lost
         self.cursor += 1
         row = self.cursor % self.slots
         self.frames[row] = self._store(next_frames)
         self.terminated[row] = False
         self.truncated[row] = False
+        self.life_lost[row] = False
 
     def cut_episodes(self, reset_frames: np.ndarray) -> None:
         """End every env's episode at its newest frame and start anew from ``reset_frames``.
@@ -234,7 +244,7 @@ class ReplayBuffer:
         rows = np.mod(window, self.slots)
         returns, steps, discounts = nstep_returns(
             self.rewards[rows, env[:, None]],
-            self.terminated[rows, env[:, None]],
+            self.terminated[rows, env[:, None]] | self.life_lost[rows, env[:, None]],
             self.truncated[rows, env[:, None]],
             self.gamma,
         )
@@ -259,6 +269,7 @@ class ReplayBuffer:
             "rewards": self.rewards[:used],
             "terminated": self.terminated[:used],
             "truncated": self.truncated[:used],
+            "life_lost": self.life_lost[:used],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -267,4 +278,5 @@ class ReplayBuffer:
             raise ValueError("replay state does not match this buffer's shape")
         for name in ("frames", "actions", "rewards", "terminated", "truncated"):
             getattr(self, name)[:used] = state[name]
+        self.life_lost[:used] = state.get("life_lost", False)  # absent before Atari
         self.cursor = int(state["cursor"])

@@ -10,6 +10,10 @@ Everything the loop needs to continue is in the checkpoint: network and optimise
 replay, the counters, the numpy RNG states and the pickled vector env, so ``--resume`` continues
 step for step as if never stopped (on CPU, bit for bit). An env that cannot be pickled restarts
 its episodes on resume instead (the replay marks the cut as a truncation).
+
+Atari (``mspacman``): a lost life (``info["life_loss"]``) is terminal for the TD target only;
+metrics and evaluations record the raw game score (``info["episode"]["r"]``), not the clipped
+rewards the agent learns from.
 """
 
 from __future__ import annotations
@@ -168,7 +172,13 @@ def train(
         codec=frame_codec(config),
     )
     log(f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on {device}")
-    log(replay.describe())
+    log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
+    memory_gib = _physical_memory_bytes() / 2**30
+    if replay.nbytes > memory_gib * 2**30:
+        log(
+            f"warning: the replay will outgrow this machine's {memory_gib:.1f} GiB of memory "
+            "as it fills; lower --buffer-size (alias --replay-size)"
+        )
     log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
 
     n = config.num_envs
@@ -222,7 +232,8 @@ def train(
 
     def run_evaluation(episodes: int, seed: int) -> dict:
         learner.online.eval()
-        result = summarize(evaluate(q_online, config, episodes, seed=seed))
+        returns = evaluate(q_online, config, episodes, epsilon=config.eval_epsilon, seed=seed)
+        result = summarize(returns)
         learner.online.train()
         return result
 
@@ -269,8 +280,8 @@ def train(
             actions = np.where(explore, random_actions, greedy)
 
             # --- step and store ---
-            frames, rewards, terminated, truncated, _ = envs.step(actions)
-            replay.add(actions, rewards, terminated, truncated, frames)
+            frames, rewards, terminated, truncated, info = envs.step(actions)
+            replay.add(actions, rewards, terminated, truncated, frames, info.get("life_loss"))
             counters.vector_steps += 1
             counters.env_steps += int(live.sum())
             episode_return += rewards * live
@@ -291,6 +302,7 @@ def train(
             # --- finished episodes -> metrics ---
             ended = np.flatnonzero((terminated | truncated) & live)
             if ended.size:
+                episode_return = _raw_scores(info, episode_return)
                 if counters.loss_count:
                     counters.last_loss = counters.loss_sum / counters.loss_count
                     counters.loss_sum, counters.loss_count = 0.0, 0
@@ -365,7 +377,9 @@ def train(
     video = None
     if not interrupted and config.video:
         learner.online.eval()
-        write_episode_video(q_online, config, run / VIDEO, seed=eval_seed_base)
+        write_episode_video(
+            q_online, config, run / VIDEO, seed=eval_seed_base, epsilon=config.eval_epsilon
+        )
         video = str(run / VIDEO)
     writer.close()
     envs.close()
@@ -375,6 +389,7 @@ def train(
         "algo": config.algo,
         "stop_reason": stop_reason,
         "env_steps": counters.env_steps,
+        "frames": _frames(config, counters.env_steps),
         "episodes": counters.episodes,
         "grad_updates": learner.grad_updates,
         "wall_seconds": round(counters.wall_seconds, 3),
@@ -394,6 +409,28 @@ def train(
     }
     run.write_summary(summary)
     return summary
+
+
+def _raw_scores(info: dict, episode_return: np.ndarray) -> np.ndarray:
+    """(N,) returns with the game's raw score where the env reports one (Atari's
+    ``info["episode"]["r"]``, recorded before reward clipping) for the envs that just ended."""
+    if "episode" not in info:
+        return episode_return
+    ended = np.asarray(info["_episode"], dtype=bool)  # (N,)
+    return np.where(ended, np.asarray(info["episode"]["r"], dtype=np.float64), episode_return)
+
+
+def _frames(config: DQNConfig, env_steps: int) -> float | None:
+    """Emulator frames behind ``env_steps`` (Atari: 4 per step; None for other envs)."""
+    per_step = env_factory(config.env).frames_per_step
+    return None if per_step is None else env_steps * per_step(config)
+
+
+def _physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
 
 
 def _pickled(envs) -> bytes | None:
