@@ -383,14 +383,16 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
             continue
         values = ", ".join(f"{name}: {getattr(cfg, f.name)}" for name, cfg in PRESETS.items())
         help_text = f"{f.metadata['help']} ({values})".replace("%", "%%")
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-")]
+        if f.name == "buffer_size":
+            flags.append("--replay-size")  # the issue's name for it
         if f.type == "bool":
             group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                *flags, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
         else:
             group.add_argument(
-                flag,
+                *flags,
                 type=_FIELD_TYPES[f.type],
                 choices=f.metadata.get("choices"),
                 default=None,
@@ -416,8 +418,14 @@ def _train_arguments(parser):
     Ctrl-C or SIGTERM writes a checkpoint; --resume RUN_DIR continues exactly where it stopped."""
     from qarcade.dqn.config import ALGOS, PRESETS
 
-    parser.add_argument("env", nargs="?", help="environment: gridworld (omit with --resume)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="named config")
+    parser.add_argument(
+        "env", nargs="?", help="environment: gridworld or mspacman (omit with --resume)"
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="named config (default: fast for gridworld, atari for mspacman)",
+    )
     parser.add_argument("--algo", choices=list(ALGOS), help="sets --double and --dueling")
     parser.add_argument("--out", help="run directory (default runs/ENV-ALGO-seedS-TIME-PID)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -430,23 +438,24 @@ def _train_arguments(parser):
 def _run_train(args) -> int:
     import json
 
-    from qarcade.dqn.config import build_config
+    from qarcade.dqn.config import build_config, default_preset
     from qarcade.dqn.envs import env_factory
     from qarcade.dqn.train import default_run_dir, resume_config, train
 
     overrides = _config_overrides(args)
     if args.resume:
-        if args.algo or args.out:
-            raise UserError("--resume continues a run as it was: no --algo or --out")
+        if args.algo or args.out or args.preset:
+            raise UserError("--resume continues a run as it was: no --algo, --preset or --out")
         config = resume_config(args.resume, overrides)
         if args.env and args.env != config.env:
             raise UserError(f"{args.resume} is a {config.env} run, not {args.env}")
         run_dir = args.resume
     else:
         if not args.env:
-            raise UserError("name an environment (gridworld) or --resume RUN_DIR")
+            raise UserError("name an environment (gridworld, mspacman) or --resume RUN_DIR")
         env_factory(args.env)
-        config = build_config(args.preset, args.algo, {**overrides, "env": args.env})
+        preset_name = args.preset or default_preset(args.env)
+        config = build_config(preset_name, args.algo, {**overrides, "env": args.env})
         run_dir = args.out or default_run_dir(config)
     log = (lambda *a, **k: None) if args.json else print
     summary = train(
@@ -474,8 +483,9 @@ def _print_summary(summary: dict) -> None:
         )
     if summary["final_eval"]:
         ev = summary["final_eval"]
+        trained = f" after {summary['frames']:,.0f} frames" if summary.get("frames") else ""
         print(
-            f"greedy evaluation over {ev['episodes']} episodes: mean {ev['mean']:.2f} "
+            f"greedy evaluation over {ev['episodes']} episodes{trained}: mean {ev['mean']:.2f} "
             f"(std {ev['std']:.2f}, min {ev['min']:g}, max {ev['max']:g})"
         )
     print(f"run directory: {summary['run_dir']}")
@@ -493,7 +503,10 @@ def _eval_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by train")
     parser.add_argument("--episodes", type=positive_int, default=100, help="episodes to play")
     parser.add_argument(
-        "--epsilon", type=unit_interval, default=0.0, help="probability of a random action"
+        "--epsilon",
+        type=unit_interval,
+        default=None,
+        help="probability of a random action (default: the run's eval_epsilon, Atari 0.01)",
     )
     parser.add_argument("--video", metavar="FILE", help="record one episode (.mp4 or .gif)")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation envs")

@@ -92,9 +92,34 @@ def _channel_last(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape if len(shape) == 3 else (*shape, 1)  # (84, 84) grey -> (84, 84, 1)
 
 
+class _AddChannel(gym.vector.VectorObservationWrapper):
+    """(N, H, W) grey frames -> (N, H, W, 1), a view (picklable, unlike a lambda)."""
+
+    def __init__(self, envs: gym.vector.VectorEnv):
+        super().__init__(envs)
+        single = envs.single_observation_space
+        self.single_observation_space = gym.spaces.Box(
+            single.low[..., None], single.high[..., None], dtype=single.dtype
+        )
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, self.num_envs
+        )
+
+    def observations(self, observations: np.ndarray) -> np.ndarray:
+        return observations[..., None]
+
+
 class _IntSeeds(gym.vector.VectorWrapper):
     """ale-py's vector env takes C int seeds (copy i gets seed + i): fold larger ones, such as
-    the loop's 32-bit evaluation seeds, into that range."""
+    the loop's 32-bit evaluation seeds, into that range.
+
+    It also refuses to pickle: a pickled ALE env comes back with a different emulator state
+    (measured: the frame limit and the sticky-action stream are lost), so on resume the loop
+    restarts the games instead (replay.cut_episodes) on every backend.
+    """
+
+    def __reduce__(self):
+        raise TypeError("an ALE env's emulator state does not survive pickling")
 
     def reset(self, *, seed=None, options=None):
         if seed is not None and not isinstance(seed, list | tuple):
@@ -105,8 +130,6 @@ class _IntSeeds(gym.vector.VectorWrapper):
 def _mspacman_vector(
     config: DQNConfig, num_envs: int, for_training: bool = True
 ) -> gym.vector.VectorEnv:
-    from gymnasium.wrappers.vector import ReshapeObservation
-
     from qarcade.envs.atari import make_atari_vector_env
 
     backend = config.atari_backend
@@ -120,9 +143,8 @@ def _mspacman_vector(
         backend=backend,
         **_atari_options(config),
     )
-    shape = envs.single_observation_space.shape
-    if _channel_last(shape) != shape:
-        envs = ReshapeObservation(envs, _channel_last(shape))
+    if len(envs.single_observation_space.shape) == 2:
+        envs = _AddChannel(envs)
     return _IntSeeds(envs)
 
 

@@ -140,16 +140,20 @@ def evaluate_run(
     run_dir: str | Path,
     *,
     episodes: int = 100,
-    epsilon: float = 0.0,
+    epsilon: float | None = None,
     seed: int = 12345,
     video: str | Path | None = None,
     device: str = "cpu",
 ) -> dict:
-    """Play a trained run's agent for ``episodes`` episodes; optionally record one to ``video``."""
+    """Play a trained run's agent for ``episodes`` episodes; optionally record one to ``video``.
+
+    ``epsilon`` None: the run's ``eval_epsilon`` (0 on the gridworld, 0.01 on Atari).
+    """
     from qarcade.dqn.train import resolve_device
 
     torch_device = resolve_device(device)
     config, network = load_trained(run_dir, torch_device)
+    epsilon = config.eval_epsilon if epsilon is None else epsilon
     q = q_function(network, torch_device)
     result = {**summarize(evaluate(q, config, episodes, epsilon=epsilon, seed=seed))}
     result.update(epsilon=epsilon, run_dir=str(run_dir), env=config.env, algo=config.algo)
