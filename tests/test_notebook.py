@@ -48,3 +48,5 @@ def test_notebook_runs_with_ci_budgets(tmp_path):
         assert (execution / name).stat().st_size > 1000, name
     assert (execution / "family" / "d3qn-seed0" / "values.png").is_file()
     assert len(list((execution / "family").iterdir())) == 4 * 2  # 4 variants x 2 seeds
+    assert "1,000 agent steps (4,000 frames)" in text  # the Atari run, 4 frames a step
+    assert (execution / "mspacman" / "summary.json").is_file()
