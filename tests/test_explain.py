@@ -167,6 +167,12 @@ def test_draw_value_map_writes_a_picture(tmp_path, algo):
     assert document["value"] is None if algo == "dqn" else len(document["value"]) == 5
 
 
+def test_value_maps_are_for_gridworld_runs(tmp_path):
+    RunDir.create(tmp_path / "atari", {**config().to_dict(), "env": "mspacman"})
+    with pytest.raises(UserError, match="is a mspacman run; value maps are drawn for gridworld"):
+        explain.value_map(tmp_path / "atari")  # no checkpoint needed to say so
+
+
 def test_figure_path_errors(tmp_path):
     with pytest.raises(UserError, match="use one of"):
         explain.check_figure_path(tmp_path / "values.txt")

@@ -190,11 +190,13 @@ def value_map(run_dir: str | Path, seed: int = 0, device: str = "cpu") -> ValueM
     """The value map of a trained gridworld run (its checkpoint) for the layout of ``seed``."""
     from qarcade.dqn.evaluate import load_trained
     from qarcade.dqn.train import resolve_device
+    from qarcade.runs import RunDir
 
+    env = RunDir.open(run_dir).read_config().get("env")
+    if env != "gridworld":  # said before the checkpoint (and its replay) is read
+        raise UserError(f"{run_dir} is a {env} run; value maps are drawn for gridworld")
     torch_device = resolve_device(device)
     config, network = load_trained(run_dir, torch_device)
-    if config.env != "gridworld":
-        raise UserError(f"{run_dir} is a {config.env} run; value maps are drawn for gridworld")
     cells = layout_cells(config.grid_size, seed)
     return network_value_map(network, config, cells, torch_device)
 
