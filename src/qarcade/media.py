@@ -99,16 +99,21 @@ def _pyplot():
     return plt
 
 
-def plot_learning_curve(metrics, path, *, goal=None, window=50, title=""):
+def plot_learning_curve(
+    metrics, path, *, goal=None, window=50, title="", evaluations=None, goal_label="goal"
+):
     """Reward per training episode (dots) and its moving mean over ``window`` episodes, against
-    env steps, from a run's metrics.csv as a DataFrame; saved as a PNG at ``path``."""
+    env steps, from a run's metrics.csv as a DataFrame, plus the greedy evaluations' means
+    (evaluations.csv) when given; saved as a PNG at ``path``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(metrics["step"], metrics["reward"], ".", ms=2, alpha=0.3, label="episode")
     moving = metrics["reward"].rolling(window, min_periods=1).mean()
     ax.plot(metrics["step"], moving, lw=2, label=f"mean of last {window}")
+    if evaluations is not None and len(evaluations):
+        ax.plot(evaluations["step"], evaluations["mean"], "o-", ms=4, label="greedy evaluation")
     if goal is not None:
-        ax.axhline(goal, color="k", ls="--", lw=1, label=f"goal {goal:g}")
+        ax.axhline(goal, color="k", ls="--", lw=1, label=f"{goal_label} {goal:g}")
     ax.set_xlabel("env steps")
     ax.set_ylabel("reward per episode")
     ax.set_title(title)

@@ -488,7 +488,13 @@ def _plot(run: RunDir, config: DQNConfig) -> str | None:
     if metrics.empty:
         return None
     media.plot_learning_curve(
-        metrics, run / CURVE, goal=config.goal, window=config.goal_window, title=config.algo
+        metrics,
+        run / CURVE,
+        goal=config.goal,
+        window=config.goal_window,
+        title=f"{config.algo} on {config.env}",
+        evaluations=run.read_evaluations(),
+        goal_label="evaluation goal" if config.goal_metric == "eval" else "goal",
     )
     return str(run / CURVE)
 
