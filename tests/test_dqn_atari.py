@@ -204,3 +204,30 @@ def test_cpu_smoke_run_writes_a_run_directory_and_resumes(tmp_path, capsys):
     )
     state = RunDir(run_dir).load_checkpoint()
     assert state["counters"]["env_steps"] == 3000 and state["replay"]["cursor"] > 1250
+
+
+def test_lab_preset_trains_on_int8_frames(tmp_path):
+    from qarcade.dqn.train import train
+
+    config = build_config(
+        "atari-lab",
+        "dqn",
+        {
+            "num_envs": 2,
+            "atari_backend": "sync",
+            "buffer_size": 2000,
+            "warmup_steps": 200,
+            "train_every_steps": 16,
+            "max_steps": 600,
+            "max_episode_steps": 150,
+            "final_eval_episodes": 1,
+            "video": False,
+            "torch_threads": 1,
+        },
+    )
+    summary = train(config, tmp_path / "lab", progress=False, log=lambda *a: None)
+    assert summary["env_steps"] == 600 and summary["grad_updates"] > 0
+    assert summary["frames"] == 3 * 600  # the lab's skip of 2..4: 3 frames a step on average
+    replay = RunDir(tmp_path / "lab").load_checkpoint()["replay"]
+    assert replay["frames"].dtype == np.int8 and replay["frames"].shape[2:] == (88, 80, 1)
+    assert replay["frames"].min() < 0  # the lab's value map reaches the negative bytes
