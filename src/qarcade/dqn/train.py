@@ -51,6 +51,7 @@ RESUMABLE_FIELDS = {
     "eval_every_steps",
     "eval_episodes",
     "final_eval_episodes",
+    "eval_epsilon",
     "checkpoint_every_steps",
     "video",
     "device",
