@@ -1,6 +1,8 @@
-"""docs/cli.md is the parser's own --help: regenerate it with scripts/gen_cli_docs.py."""
+"""docs/cli.md is the parser's own --help (regenerate it with scripts/gen_cli_docs.py), and the
+guides, the README tour and the notebook name real flags and link to pages that exist."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -61,3 +63,26 @@ def test_the_guides_and_the_readme_tour_use_real_flags():
             parser.parse_args(words)
         except SystemExit:
             pytest.fail(f"documented command does not parse: {line}")
+
+
+def test_the_guides_link_to_files_and_headings_that_exist():
+    readme_top = (ROOT / "README.md").read_text().split("## The lab's MDP", 1)[0]
+    pages = [(ROOT / "README.md", readme_top)]
+    pages += [(path, path.read_text()) for path in sorted(ROOT.glob("docs/guide-*.md"))]
+    notebook = json.loads((ROOT / "notebooks" / "lab.ipynb").read_text())
+    markdown = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"]
+    pages.append((ROOT / "notebooks" / "lab.ipynb", "\n".join(markdown)))
+    checked = 0
+    for page, text in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            assert file.exists(), f"{page.name} links to a missing {target}"
+            if anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", file.read_text(), flags=re.M)
+                slugs = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+                assert anchor in slugs, f"{page.name} links to a missing heading {target}"
+            checked += 1
+    assert checked > 20
