@@ -7,7 +7,9 @@ same game. Every figure is measured in the same run, pinned to one CPU core, so 
 core; the baseline is re-timed next to every contender and the ratios are medians.
 ``obs_type=grid`` rows return the small bordered grid instead of the 84x84x3 frame (a replay
 renders the sampled batch with ``upscale``); they do less work per step than the baseline, so
-read them as what a training loop that keeps grids gains, not as the same output. Usage:
+read them as what a training loop that keeps grids gains, not as the same output. ``copy=False``
+rows return the same frames, but in one buffer the env keeps and repaints cell by cell (only
+cells that changed), as Gymnasium's ``SyncVectorEnv(copy=False)`` may reuse its array. Usage:
 
     .venv/bin/python benchmarks/bench_gridworld.py            # about 20 s
     .venv/bin/python benchmarks/bench_gridworld.py --rounds 9 --json
@@ -147,8 +149,10 @@ def single_stepper(partial):
     return step
 
 
-def vector_stepper(partial, copies, obs_type="pixels"):
-    env = gym.make_vec("qarcade/GridWorld-v0", num_envs=copies, partial=partial, obs_type=obs_type)
+def vector_stepper(partial, copies, obs_type="pixels", copy=True):
+    env = gym.make_vec(
+        "qarcade/GridWorld-v0", num_envs=copies, partial=partial, obs_type=obs_type, copy=copy
+    )
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 4, (256, copies))
     counter = itertools.count()
@@ -172,6 +176,18 @@ def frame_write_stepper(copies):
     return step
 
 
+def frame_copy_stepper(copies):
+    """No game either: only copy a kept buffer of ``copies`` 84x84x3 frames into a fresh array,
+    what ``copy=True`` would cost on top of a kept buffer (it reads 21 KB a frame as well)."""
+    frames = np.random.default_rng(0).integers(0, 256, (copies, 84, 84, 3), np.uint8)
+
+    def step():
+        frames.copy()
+        return copies
+
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.4, help="time per measurement")
@@ -188,7 +204,12 @@ def main() -> None:
     steppers["GridWorldEnv via gymnasium.make"] = single_stepper(args.partial)
     for copies in VECTOR_COPIES:
         steppers[f"vector env, {copies} copies"] = vector_stepper(args.partial, copies)
+    for copies in VECTOR_COPIES[1:]:
+        steppers[f"vector env, {copies} copies, copy=False"] = vector_stepper(
+            args.partial, copies, copy=False
+        )
     steppers["bound: only writing 64 fresh frames per step"] = frame_write_stepper(64)
+    steppers["bound: only copying 64 kept frames per step"] = frame_copy_stepper(64)
     for copies in VECTOR_COPIES[1:]:
         steppers[f"vector env, {copies} copies, obs_type=grid"] = vector_stepper(
             args.partial, copies, "grid"

@@ -197,10 +197,10 @@ def step_pair(vector, singles, actions, single_needs_reset):
             np.testing.assert_array_equal(s_info[key], info[key][i])
 
 
-@pytest.mark.parametrize("partial", [False, True])
-def test_single_and_vector_agree_step_for_step(partial):
+@pytest.mark.parametrize("partial, copy", [(False, True), (True, True), (False, False)])
+def test_single_and_vector_agree_step_for_step(partial, copy):
     n = 6
-    vector = gym.make_vec(ENV_ID, num_envs=n, partial=partial)
+    vector = gym.make_vec(ENV_ID, num_envs=n, partial=partial, copy=copy)
     assert isinstance(vector.unwrapped, GridWorldVectorEnv)
     assert vector.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     singles = [gym.make(ENV_ID, partial=partial) for _ in range(n)]
@@ -358,6 +358,44 @@ def test_grid_observations_upscale_to_the_pixel_observations(size, partial):
         g_obs, g_rew, _, g_trunc, _ = grids.step(actions)
         np.testing.assert_array_equal(p_rew, g_rew)
         np.testing.assert_array_equal(p_trunc, g_trunc)
+
+
+@pytest.mark.parametrize(
+    "size, mode",
+    [(5, AutoresetMode.NEXT_STEP), (10, AutoresetMode.NEXT_STEP), (6, AutoresetMode.NEXT_STEP)]
+    + [(4, AutoresetMode.SAME_STEP)],
+)
+def test_kept_frames_equal_full_redraws_over_a_long_run_with_autoresets(size, mode):
+    """copy=False repaints only changed cells of one kept buffer (sizes 4, 5, 10: 84 is a
+    multiple of size+2); each frame must equal the picture drawn from info, step after step."""
+    n = 8
+    kept = GridWorldVectorEnv(n, size=size, max_episode_steps=9, autoreset_mode=mode, copy=False)
+    fresh = GridWorldVectorEnv(n, size=size, max_episode_steps=9, autoreset_mode=mode)
+    rng = np.random.default_rng(size)
+    k_obs, info = kept.reset(seed=11)
+    f_obs, _ = fresh.reset(seed=11)
+    first = k_obs
+    for step in range(300):  # about 30 autoresets per copy, and partial resets below
+        np.testing.assert_array_equal(k_obs, f_obs)
+        for i in range(n):
+            grid = expected_grid(info["hero"][i], info["goals"][i], info["fires"][i], size)
+            np.testing.assert_array_equal(k_obs[i], expected_frame(grid))
+        if step % 50 == 49:
+            mask = rng.random(n) < 0.5
+            k_obs, info = kept.reset(options={"reset_mask": mask})
+            f_obs, _ = fresh.reset(options={"reset_mask": mask})
+            continue
+        actions = rng.integers(0, 4, n)
+        k_obs, k_rew, _, k_trunc, info = kept.step(actions)
+        f_obs, f_rew, _, f_trunc, f_info = fresh.step(actions)
+        np.testing.assert_array_equal(k_rew, f_rew)
+        np.testing.assert_array_equal(k_trunc, f_trunc)
+        if mode == AutoresetMode.SAME_STEP and k_trunc.any():
+            for i in np.flatnonzero(k_trunc):
+                np.testing.assert_array_equal(info["final_obs"][i], f_info["final_obs"][i])
+    if size != 6:  # uniform blocks: the same buffer every call, updated in place
+        assert k_obs is first
+    assert f_obs is not fresh.step(np.zeros(n, np.int64))[0]
 
 
 def test_core_grids_match_the_pure_function():

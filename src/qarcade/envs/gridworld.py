@@ -182,6 +182,7 @@ class GridCore:
             colours = np.zeros((N_OBJECTS, 3), np.uint8)  # (7, 3) RGB of each slot
             colours[np.arange(N_OBJECTS), SLOT_CHANNEL] = 255
             self._slot_block = np.tile(colours, self._block_px)  # (7, 3*block) one block row
+            self._cell_y, self._cell_x = y + 1, x + 1  # (S*S,) each: bordered cell coordinates
         else:
             block_px = [np.flatnonzero(self._px_cell == col) for col in range(side)]
             widest = max(len(cols) for cols in block_px)
@@ -194,6 +195,9 @@ class GridCore:
             self._paint_base = (
                 np.arange(n)[:, None, None] * side * FRAME_PX * 3 + SLOT_CHANNEL[None, :, None]
             )  # (N, 7, 1): the copy's rows and the slot's channel
+        # Kept frames (``kept_frames``): a persistent buffer and the cells drawn in it.
+        self._kept: np.ndarray | None = None  # (N, 84, 84, 3) uint8
+        self._kept_cells = np.zeros((n, N_OBJECTS), np.int64)  # (N, 7)
 
     # --- randomness ---
     def set_rng(self, copy: int, rng: np.random.Generator) -> None:
@@ -274,10 +278,17 @@ class GridCore:
         window = cells[self._copy_index, self._window_of_hero[self.cells[:, 0]]]  # (N, 9, 3)
         return window.reshape(self.num_envs, PARTIAL_CELLS, PARTIAL_CELLS, 3)
 
-    def observations(self) -> np.ndarray:
+    def observations(self, copy: bool = True) -> np.ndarray:
         """What the agents see: ``frames()``, or with ``obs_type="grid"`` the small grids
-        (N, H, H, 3) (H = size+2, or 3 for the partial view) that ``upscale`` turns into them."""
+        (N, H, H, 3) (H = size+2, or 3 for the partial view) that ``upscale`` turns into them.
+
+        Always a fresh array, except with ``copy=False`` for the full view at a size whose
+        blocks are uniform: then ``kept_frames()``, the core's buffer, overwritten next call.
+        (A fresh frame is drawn faster than the buffer can be copied, so copy=True redraws.)
+        """
         if self.obs_type == "pixels":
+            if not copy and not self.partial and self._block_px is not None:
+                return self.kept_frames()
             return self.frames()
         if self.partial:
             return self.windows()
@@ -310,6 +321,32 @@ class GridCore:
             np.put(rows, self._paint[self.cells] + self._paint_base, 255)  # (N, 7, widest)
             frames = rows[:, self._px_cell]  # (N, 84, 252)
         return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
+
+    def kept_frames(self) -> np.ndarray:
+        """(N, 84, 84, 3) uint8 full-view frames in a buffer the core keeps and reuses.
+
+        Equal to ``frames(partial=False)``, but only the cells that changed since the last call
+        are repainted: an object whose cell differs from the one drawn has its old block
+        blanked and its new block painted (all blanks first, so a cell one object left and
+        another entered ends painted). A step changes a few cells per copy (the hero's old and
+        new cell, a respawn), a new episode at most 14. The buffer is returned itself and
+        overwritten by the next call. Needs uniform blocks (84 a multiple of size+2).
+        """
+        if self._kept is None:
+            self._kept = self.frames(partial=False)
+            self._kept_cells[:] = self.cells
+            return self._kept
+        n, side, block_px = self.num_envs, self.size + 2, self._block_px
+        blocks = self._kept.reshape(n, side, block_px, side, block_px * 3).transpose(0, 1, 3, 2, 4)
+        copies, slots = np.nonzero(self.cells != self._kept_cells)  # (K,) each
+        if copies.size:
+            left, entered = self._kept_cells[copies, slots], self.cells[copies, slots]  # (K,)
+            blocks[copies, self._cell_y[left], self._cell_x[left]] = 0  # (K, block, 3*block)
+            blocks[copies, self._cell_y[entered], self._cell_x[entered]] = self._slot_block[
+                slots, None
+            ]
+            self._kept_cells[copies, slots] = entered
+        return self._kept
 
     def infos(self) -> dict[str, np.ndarray]:
         """The object cells as ``[x, y]`` pairs: hero (N, 2), goals (N, 4, 2), fires (N, 2, 2)."""
@@ -414,7 +451,10 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
     Each copy truncates after ``max_episode_steps`` (None: never) and autoresets according to
     ``autoreset_mode`` (default ``NEXT_STEP``). ``reset(seed=s)`` seeds copy i with s + i (a
     list gives one seed per copy); ``options={"reset_mask": mask}`` resets only some copies.
-    Observations are fresh arrays each call (N, 84, 84, 3) uint8; rewards (N,) float64.
+    Observations are (N, 84, 84, 3) uint8, rewards (N,) float64. With ``copy=True`` (the
+    default, as in Gymnasium's ``SyncVectorEnv``) each call returns a fresh observation array;
+    with ``copy=False`` it may return the same array every call, updated in place by the next
+    ``step`` or ``reset`` (faster for the full view: only changed cells are repainted).
     """
 
     metadata = {
@@ -432,6 +472,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         obs_type: str = "pixels",
+        copy: bool = True,
     ):
         if operator.index(num_envs) < 1:
             raise UserError(f"num_envs must be at least 1, got {num_envs}")
@@ -442,6 +483,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         self.core = GridCore(num_envs, size, partial, obs_type)
         self.num_envs, self.size, self.partial = num_envs, self.core.size, self.core.partial
         self.max_episode_steps = max_episode_steps
+        self.copy = bool(copy)
         self.render_mode = render_mode
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
@@ -473,7 +515,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         self.elapsed_steps[copies] = 0
         self._needs_reset[copies] = False
         self._any_needs_reset = bool(self._needs_reset.any())
-        return self.core.observations(), self.core.infos()
+        return self.core.observations(self.copy), self.core.infos()
 
     def step(self, actions):
         if not self._started:
@@ -492,7 +534,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
             else np.zeros(self.num_envs, bool)
         )
         terminated = np.zeros(self.num_envs, bool)
-        observations = self.core.observations()
+        observations = self.core.observations(self.copy)
         infos = self.core.infos()
         if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
             copies = np.flatnonzero(truncated)
@@ -501,7 +543,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
             final_info = infos
             self.core.place(copies)
             self.elapsed_steps[copies] = 0
-            observations = self.core.observations()
+            observations = self.core.observations(self.copy)
             infos = {
                 **self.core.infos(),
                 "final_obs": final_obs,
