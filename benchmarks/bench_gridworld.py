@@ -11,7 +11,7 @@ read them as what a training loop that keeps grids gains, not as the same output
 rows return the same frames, but in one buffer the env keeps and repaints cell by cell (only
 cells that changed), as Gymnasium's ``SyncVectorEnv(copy=False)`` may reuse its array. Usage:
 
-    .venv/bin/python benchmarks/bench_gridworld.py            # about 20 s
+    .venv/bin/python benchmarks/bench_gridworld.py            # about 45 s
     .venv/bin/python benchmarks/bench_gridworld.py --rounds 9 --json
 """
 
