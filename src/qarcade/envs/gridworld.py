@@ -24,7 +24,10 @@ the 50-step ``TimeLimit``) and ``GridWorldVectorEnv`` (N games,
 ``gymnasium.vector.VectorEnv`` that truncates by itself and autoresets in
 ``AutoresetMode.NEXT_STEP`` by default (Gymnasium 1.x's default): the step after a truncation
 ignores that copy's action and returns its first observation of a new episode, with reward 0.
-``SAME_STEP`` and ``DISABLED`` are offered too.
+``SAME_STEP`` and ``DISABLED`` are offered too. Like Gymnasium's ``SyncVectorEnv``, it takes
+``copy``: True (default) returns fresh observations; False may return one kept frame buffer,
+overwritten in place, in which only the cells that changed are repainted (incremental rendering,
+``GridCore.kept_frames``).
 
 Randomness: each copy owns a numpy Generator made by Gymnasium's seeding from its seed. The core
 takes its uniforms from a per-copy buffer filled from that Generator in chunks, so N copies draw
