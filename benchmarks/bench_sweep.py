@@ -46,15 +46,18 @@ def main() -> None:
     spec = SweepSpec(algos=tuple(args.algos.split(",")), seeds=args.seeds, fixed=fixed)
     with tempfile.TemporaryDirectory() as root:
         root = Path(root)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         report = run_sweep(
             spec, root / "sweep", max_concurrent=args.max_concurrent, cpus_per_trial=1, log=print
         )
         sweep_seconds = time.perf_counter() - started
+        load_between = os.getloadavg()[0]
         sequential_seconds, reached = sequential(spec, root / "sequential")
     runs = len(spec.algos) * spec.seeds
     print(format_report(report))
-    print(f"\n{runs} runs on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    loads = f"{load_before:.1f} / {load_between:.1f} / {os.getloadavg()[0]:.1f}"
+    print(f"\n{runs} runs on {os.cpu_count()} cores; 1-min load before / between / after: {loads}")
     print(f"sweep ({args.max_concurrent} at once, Ray start included): {sweep_seconds:7.1f} s")
     print(f"one after another (torch on every core):   {sequential_seconds:7.1f} s")
     print(f"ratio sequential / sweep: {sequential_seconds / sweep_seconds:.2f}x")
