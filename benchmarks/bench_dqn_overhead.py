@@ -17,8 +17,8 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
-from collections import defaultdict
+
+from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
 import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn import evaluate as evaluate_module
@@ -26,21 +26,6 @@ from qarcade.dqn import train as train_module
 from qarcade.dqn.config import build_config
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.replay import ReplayBuffer
-
-SECONDS: dict[str, float] = defaultdict(float)
-CALLS: dict[str, int] = defaultdict(int)
-
-
-def timed(name, function):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            SECONDS[name] += time.perf_counter() - start
-            CALLS[name] += 1
-
-    return wrapper
 
 
 def instrument() -> None:
