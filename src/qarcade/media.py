@@ -107,6 +107,13 @@ def plot_learning_curve(
     (evaluations.csv) when given; saved as a PNG at ``path``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    _draw_learning_curve(ax, metrics, goal, window, title, evaluations, goal_label)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _draw_learning_curve(ax, metrics, goal, window, title, evaluations=None, goal_label="goal"):
     ax.plot(metrics["step"], metrics["reward"], ".", ms=2, alpha=0.3, label="episode")
     moving = metrics["reward"].rolling(window, min_periods=1).mean()
     ax.plot(metrics["step"], moving, lw=2, label=f"mean of last {window}")
@@ -119,9 +126,6 @@ def plot_learning_curve(
     ax.set_title(title)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_curves_with_bands(curves, path, *, goal=None, xlabel="env steps", title=""):
@@ -142,3 +146,119 @@ def plot_curves_with_bands(curves, path, *, goal=None, xlabel="env steps", title
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+# --- a learning curve drawn while training runs ---
+
+
+def _kernel_display():
+    """IPython's ``display`` inside a Jupyter kernel, else None (a terminal, a script, pytest)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    from IPython.display import display
+
+    return display
+
+
+class LiveCurve:
+    """The learning curve of a run that is still training, redrawn as episodes finish.
+
+    Pass it as ``train(config, run_dir, on_episodes=curve)``: each call adds the finished
+    episodes' metrics rows (``runs.METRICS_COLUMNS`` order) and redraws the curve of
+    ``plot_learning_curve``, at most once every ``every_s`` seconds (a redraw costs tens of
+    milliseconds). In a Jupyter kernel the picture is shown in the cell and updated in place
+    through one display handle; elsewhere nothing is shown and nothing drawn, unless ``path``
+    asks for a PNG file (rewritten at each redraw). ``display`` replaces IPython's function
+    (called as ``display(image, display_id=True)``, returning a handle with ``update``); use the
+    object as a context manager, or call ``close()``, so the last episodes are drawn too.
+    """
+
+    def __init__(
+        self,
+        *,
+        goal=None,
+        window: int = 50,
+        title: str = "",
+        every_s: float = 1.0,
+        path=None,
+        display="auto",
+        clock=None,
+    ):
+        import time
+
+        self.goal, self.window, self.title, self.every_s = goal, window, title, every_s
+        self.path = path
+        self.rows: list[tuple] = []  # every row so far, in the order they finished
+        self.redraws = 0
+        self._display = _kernel_display() if display == "auto" else display
+        self._handle = None
+        self._clock = clock or time.monotonic
+        self._drawn_at = None  # clock reading after the last redraw
+        self._drawn_rows = 0
+
+    def __call__(self, rows) -> None:
+        self.rows.extend(rows)
+        if self._drawn_at is None or self._clock() - self._drawn_at >= self.every_s:
+            self.redraw()
+
+    def metrics(self):
+        """The rows so far as metrics.csv would read: a DataFrame with its columns."""
+        import pandas as pd
+
+        from qarcade.runs import METRICS_COLUMNS
+
+        return pd.DataFrame(self.rows, columns=list(METRICS_COLUMNS))
+
+    def png(self) -> bytes:
+        """The curve of the rows so far as PNG bytes (drawn without pyplot's global state)."""
+        import io
+
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 4), dpi=100)
+        ax = fig.subplots()
+        _draw_learning_curve(ax, self.metrics(), self.goal, self.window, self.title)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    def redraw(self) -> None:
+        """Draw now (if there is a row and somewhere to show it), whatever the time."""
+        if not self.rows or (self._display is None and self.path is None):
+            return
+        data = self.png()
+        if self.path is not None:
+            from pathlib import Path
+
+            Path(self.path).write_bytes(data)
+        if self._display is not None:
+            try:
+                from IPython.display import Image
+            except ImportError:  # a display function given without IPython installed
+                image = data
+            else:
+                image = Image(data=data, format="png")
+            if self._handle is None:
+                self._handle = self._display(image, display_id=True)
+            else:
+                self._handle.update(image)
+        self.redraws += 1
+        self._drawn_rows = len(self.rows)
+        self._drawn_at = self._clock()
+
+    def close(self) -> None:
+        """Draw the rows that arrived since the last redraw."""
+        if len(self.rows) > self._drawn_rows:
+            self.redraw()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

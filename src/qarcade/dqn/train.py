@@ -129,10 +129,14 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log=print,
+    on_episodes=None,
 ) -> dict:
     """Train ``config`` into ``run_dir`` (new, or an existing run to resume); returns the summary.
 
-    The library entry point of ``qarcade train`` and of sweeps.
+    The library entry point of ``qarcade train`` and of sweeps. ``on_episodes``, if given, is
+    called with the metrics rows of the episodes that just finished (tuples in
+    ``runs.METRICS_COLUMNS`` order, exactly as appended to metrics.csv), e.g. a
+    ``media.LiveCurve`` that redraws the learning curve in a notebook while the run goes on.
     """
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
@@ -327,6 +331,8 @@ def train(
                 episode_return[ended] = 0.0
                 episode_length[ended] = 0
                 run.append_rows(METRICS, rows)
+                if on_episodes is not None:
+                    on_episodes(rows)
                 train_mean = float(np.mean(recent))
                 writer.add_scalar(
                     f"train/mean_reward_{config.goal_window}", train_mean, counters.env_steps
