@@ -1,15 +1,22 @@
-"""qarcade's DQN against Stable-Baselines3's, same network and hyperparameters, same run.
+"""qarcade's DQN against Stable-Baselines3's, same network and hyperparameters, same machine.
 
-Both train the lab's DQN on the 5x5 gridworld for the same env steps: the lab's CNN (conv 32
-8x8/4, 64 4x4/2, 64 3x3/1, 512 7x7/1, dense 256, dense 4: 1,814,436 parameters in both), one
-env, 5,000 uniform warm-up steps, then 20 updates of batch 64 every 250 steps (5 episodes) and
-a hard target copy, Adam 1e-4, MSE, gamma 0.99, replay 50,000, epsilon 0.6 -> 0.1. Prints env
-steps/s of each and their ratio (goal: qarcade >= 1.5x).
+Both train the lab's DQN on the 5x5 gridworld: the lab's CNN (conv 32 8x8/4, 64 4x4/2, 64
+3x3/1, 512 7x7/1, dense 256, dense 4: 1,814,436 parameters in both), one env, 5,000 uniform
+warm-up steps, then 20 updates of batch 64 every 250 steps (5 episodes) and a hard target copy,
+Adam 1e-4, MSE, gamma 0.99, replay 50,000, epsilon 0.6 -> 0.1 over the 50,000 steps after
+warm-up (SB3 is given the lab's schedule exactly, as a function of its env steps).
+
+Throughput (default): the same number of env steps in each, interleaved repeats in one run;
+prints env steps/s of each and their ratio (goal: qarcade >= 1.5x).
+``--goal``: SB3 alone until the mean reward of its last 50 training episodes reaches 15 (the
+lab's goal) or ``--max-minutes`` pass; prints the env steps and seconds (bench_dqn_goal.py
+runs it beside qarcade's default preset).
 
 Needs the optional extra: ``pip install -c constraints.txt -e '.[bench]'``.
 
     .venv/bin/python benchmarks/bench_dqn_sb3.py                  # ~1-2 minutes
-    .venv/bin/python benchmarks/bench_dqn_sb3.py --rounds 20 --json
+    .venv/bin/python benchmarks/bench_dqn_sb3.py --rounds 20 --repeats 3 --json
+    .venv/bin/python benchmarks/bench_dqn_sb3.py --goal --max-minutes 35 --torch-threads 1
 """
 
 from __future__ import annotations
@@ -19,14 +26,21 @@ import dataclasses
 import json
 import tempfile
 import time
+from collections import deque
 
 import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn.config import build_config
+from qarcade.dqn.learner import epsilon_at
 from qarcade.dqn.networks import count_parameters
 from qarcade.dqn.train import train
 
 
-def sb3_dqn(total_steps: int, lab, seed: int):
+def lab_config():
+    return build_config("lab", "dqn", {"final_eval_episodes": 0, "video": False})
+
+
+def sb3_lab_dqn(lab, seed: int):
+    """SB3's DQN with the lab's CNN and hyperparameters (``lab`` is qarcade's lab preset)."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN
@@ -65,20 +79,84 @@ def sb3_dqn(total_steps: int, lab, seed: int):
         train_freq=(lab.train_every_steps // lab.max_episode_steps, "episode"),
         gradient_steps=lab.updates_per_round,
         target_update_interval=lab.train_every_steps,  # SB3 counts env steps
-        exploration_initial_eps=lab.epsilon_start,
-        exploration_final_eps=lab.epsilon_end,
-        exploration_fraction=min(1.0, (lab.warmup_steps + lab.epsilon_decay_steps) / total_steps),
         max_grad_norm=1e9,  # the lab does not clip
         policy_kwargs={"features_extractor_class": LabCNN, "net_arch": [256]},
         seed=seed,
         device="cpu",
         verbose=0,
     )
+
+    # The lab's epsilon as a function of env steps; SB3 passes the remaining fraction of
+    # total_timesteps, known once learn() starts (before learning_starts it plays uniformly).
+    def lab_epsilon(progress_remaining: float) -> float:
+        env_steps = round((1.0 - progress_remaining) * model._total_timesteps)
+        return epsilon_at(
+            env_steps, lab.warmup_steps, lab.epsilon_start, lab.epsilon_end, lab.epsilon_decay_steps
+        )
+
+    model.exploration_schedule = lab_epsilon
     model.train = _with_mse(model)  # SB3's loss is Huber; the lab's is MSE
+    return model
+
+
+def sb3_dqn(total_steps: int, lab, seed: int) -> tuple[float, int, int]:
+    """(seconds, parameters, gradient updates) of SB3 learning for ``total_steps`` env steps."""
+    model = sb3_lab_dqn(lab, seed)
     parameters = count_parameters(model.policy.q_net)
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps)
     return time.perf_counter() - start, parameters, model._n_updates
+
+
+def sb3_to_goal(lab, seed: int, max_minutes: float, log_every_s: float = 60.0) -> dict:
+    """SB3 until the mean of its last ``goal_window`` training episodes reaches ``goal``."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Goal(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.recent = deque(maxlen=lab.goal_window)
+            self.episodes = 0
+            self.reached = None
+
+        def _on_training_start(self) -> None:
+            self.start = self.last_log = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:  # SB3's Monitor: the finished episode's return
+                    self.recent.append(float(info["episode"]["r"]))
+                    self.episodes += 1
+            now = time.perf_counter()
+            mean = sum(self.recent) / max(len(self.recent), 1)
+            if len(self.recent) == lab.goal_window and mean >= lab.goal:
+                self.reached = {"step": self.num_timesteps, "seconds": now - self.start}
+                return False
+            if now - self.last_log >= log_every_s:
+                self.last_log = now
+                print(
+                    f"sb3 {now - self.start:.0f} s: {self.num_timesteps} env steps, "
+                    f"{self.episodes} episodes, mean{len(self.recent)} {mean:.2f}",
+                    flush=True,
+                )
+            return now - self.start < 60.0 * max_minutes
+
+    model = sb3_lab_dqn(lab, seed)
+    goal = Goal()
+    model.learn(total_timesteps=lab.max_steps, callback=goal)
+    seconds = time.perf_counter() - goal.start
+    return {
+        "seed": seed,
+        "reached": goal.reached is not None,
+        "steps": goal.reached["step"] if goal.reached else None,
+        "seconds": goal.reached["seconds"] if goal.reached else None,
+        "env_steps_run": model.num_timesteps,
+        "seconds_run": seconds,
+        "episodes": goal.episodes,
+        "last_mean": sum(goal.recent) / max(len(goal.recent), 1),
+        "grad_updates": model._n_updates,
+        "max_minutes": max_minutes,
+    }
 
 
 def _with_mse(model):
@@ -98,15 +176,8 @@ def _with_mse(model):
     return train
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="update rounds after warm-up")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
-    lab = build_config("lab", "dqn", {"final_eval_episodes": 0, "video": False})
+def throughput(args) -> None:
+    lab = lab_config()
     total = lab.warmup_steps + args.rounds * lab.train_every_steps
     config = dataclasses.replace(lab, max_steps=total, seed=args.seed)
     qarcade_runs, qarcade_totals, sb3_runs = [], [], []
@@ -116,7 +187,7 @@ def main() -> None:
             summary = train(config, run_dir, progress=False, log=lambda *a: None)
             qarcade_totals.append(time.perf_counter() - start)
         # The loop as SB3's learn() is: without building the run directory, the final
-        # checkpoint (the replay: ~160 MB, fsynced) and the plot, which SB3 does not write.
+        # checkpoint (the replay, fsynced) and the plot, which SB3 does not write.
         qarcade_runs.append(summary["wall_seconds"])
         sb3_seconds, sb3_parameters, sb3_updates = sb3_dqn(total, lab, args.seed)
         sb3_runs.append(sb3_seconds)
@@ -136,6 +207,7 @@ def main() -> None:
         "speedup": sb3_seconds / qarcade_seconds,
         "qarcade_seconds_each": qarcade_runs,
         "sb3_seconds_each": sb3_runs,
+        "load_average": _load(),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -150,7 +222,35 @@ def main() -> None:
         f"({total / qarcade_total:.0f} with setup, checkpoint and plot)"
     )
     print(f"  SB3:     {report['sb3_steps_per_second']:.0f} env steps/s")
-    print(f"ratio: qarcade is {report['speedup']:.2f}x SB3's speed")
+    print(f"ratio: qarcade is {report['speedup']:.2f}x SB3's speed (load {report['load_average']})")
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="update rounds after warm-up")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each")
+    parser.add_argument("--goal", action="store_true", help="SB3 alone, to the lab's goal")
+    parser.add_argument("--max-minutes", type=float, default=35.0, help="--goal: wall-time cap")
+    parser.add_argument("--torch-threads", type=int, default=0, help="0 = torch's default")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    if not args.goal:
+        throughput(args)
+        return
+    result = sb3_to_goal(lab_config(), args.seed, args.max_minutes)
+    result["load_average_at_end"] = _load()
+    print(json.dumps(result, indent=None if args.json else 2), flush=True)
 
 
 if __name__ == "__main__":
