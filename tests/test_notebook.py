@@ -2,6 +2,7 @@
 show, and stays a thin client of the library."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
@@ -50,3 +51,9 @@ def test_notebook_runs_with_ci_budgets(tmp_path):
     assert len(list((execution / "family").iterdir())) == 4 * 2  # 4 variants x 2 seeds
     assert "1,000 agent steps (4,000 frames)" in text  # the Atari run, 4 frames a step
     assert (execution / "mspacman" / "summary.json").is_file()
+    # the live learning curve: one picture in its cell, updated in place while the run trained
+    (live,) = [cell for cell in code_cells(executed) if "on_episodes=live" in cell.source]
+    pictures = [o for o in live.outputs if "image/png" in o.get("data", {})]
+    assert len(pictures) == 1 and len(pictures[0].data["image/png"]) > 1000
+    redraws = re.search(r"the curve was redrawn (\d+) times", text)
+    assert redraws and int(redraws.group(1)) >= 1
