@@ -1,7 +1,9 @@
 """Where a DQN training step's wall time goes, with the lab's hyperparameters and CNN.
 
 Runs the real training loop (``qarcade.dqn.train.train``) on the gridworld with the ``lab``
-preset: the warm-up (5,000 uniform steps, no network) as one run, then resumes it and times,
+preset (or any ``--preset``, with ``--set field=value`` overrides and ``--device``; on a GPU each
+update is followed by a device sync inside its timer, so the GPU's work is counted where it is
+launched): the warm-up (5,000 uniform steps, no network) as one run, then resumes it and times,
 over the learning phase only: the gradient updates (forward of online and target nets,
 backward, Adam step: the network's floor), the acting forwards, and everything else (env steps,
 replay writes and sampling, bookkeeping, logging). Prints the share of wall time outside the
@@ -9,6 +11,8 @@ network, the goal being under 10%.
 
     .venv/bin/python benchmarks/bench_dqn_overhead.py            # ~1 minute on 2 CPU cores
     .venv/bin/python benchmarks/bench_dqn_overhead.py --rounds 20 --json
+    python3 benchmarks/bench_dqn_overhead.py --preset atari --device cuda --rounds 2000 \
+        --set num_envs=16 --set warmup_steps=5000                  # Ms. Pac-Man on a GPU
 """
 
 from __future__ import annotations
@@ -18,18 +22,29 @@ import dataclasses
 import json
 import tempfile
 
+import torch
+
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
 import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn import evaluate as evaluate_module
 from qarcade.dqn import train as train_module
-from qarcade.dqn.config import build_config
+from qarcade.dqn.config import DQNConfig, build_config
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.replay import ReplayBuffer
 
 
-def instrument() -> None:
-    Learner.update = timed("network: gradient update", Learner.update)
+def instrument(sync_cuda: bool = False) -> None:
+    update = Learner.update
+    if sync_cuda:  # the update's kernels run after it returns: wait for them inside the timer
+
+        def update_and_sync(learner, batch):
+            loss = update(learner, batch)
+            torch.cuda.synchronize()
+            return loss
+
+        update = update_and_sync
+    Learner.update = timed("network: gradient update", update)
     ReplayBuffer.sample = timed("replay: sample", ReplayBuffer.sample)
     ReplayBuffer.add = timed("replay: add", ReplayBuffer.add)
     ReplayBuffer.latest_stacks = timed("replay: latest stacks", ReplayBuffer.latest_stacks)
@@ -54,21 +69,30 @@ def main() -> None:
     parser.add_argument("--algo", default="dqn", help="the lab's own algorithm: dqn")
     parser.add_argument("--rounds", type=int, default=10, help="update rounds after warm-up")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = cores)")
+    parser.add_argument("--preset", default="lab", help="named config (default: lab)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="config override"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    lab = build_config("lab", args.algo, {})
+    base = build_config(args.preset, args.algo, parse_overrides(args.set))
     config = dataclasses.replace(
-        lab,
-        max_steps=lab.warmup_steps + args.rounds * lab.train_every_steps,
+        base,
+        max_steps=base.warmup_steps + args.rounds * base.train_every_steps,
+        eval_every_steps=0,
+        checkpoint_every_steps=0,
         final_eval_episodes=0,
         video=False,
         torch_threads=args.threads,
+        device=args.device,
+        goal=float("inf"),
     )
-    instrument()
+    instrument(sync_cuda=train_module.resolve_device(args.device).type == "cuda")
     with tempfile.TemporaryDirectory() as run_dir:
         # Warm-up (uniform play, no network) first, then time only the learning phase.
-        warm = train(dataclasses.replace(config, max_steps=lab.warmup_steps), run_dir)
+        warm = train(dataclasses.replace(config, max_steps=base.warmup_steps), run_dir)
         SECONDS.clear()
         CALLS.clear()
         summary = train(config, run_dir, resume=True)
@@ -79,7 +103,8 @@ def main() -> None:
     other = wall - sum(SECONDS.values())
     rows["loop: everything else"] = {"seconds": other, "calls": 1}
     report = {
-        "config": "lab preset, lab CNN, gridworld 5x5, 1 env",
+        "config": f"{args.preset} preset, {config.network} network, {config.env}, "
+        f"{config.num_envs} envs, batch {config.batch_size}, on {summary['device']}",
         "algo": args.algo,
         "env_steps": summary["env_steps"],
         "grad_updates": CALLS["network: gradient update"],
@@ -95,7 +120,7 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(
-        f"lab preset ({args.algo}, lab CNN): {summary['env_steps']:,} env steps, "
+        f"{report['config']} ({args.algo}): {summary['env_steps']:,} env steps, "
         f"{report['grad_updates']} updates in {wall:.1f} s "
         f"({report['ms_per_update']:.1f} ms per update of batch {config.batch_size})"
     )
@@ -109,6 +134,20 @@ def main() -> None:
         "share outside the gradient updates (acting forwards counted as overhead): "
         f"{100 * report['share_outside_gradient_updates']:.1f}%"
     )
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """["num_envs=16", "double=false"] -> {"num_envs": 16, "double": False}, typed by the field."""
+    types = {f.name: f.type for f in dataclasses.fields(DQNConfig)}
+    overrides = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        kind = types[name]
+        if kind == "bool":
+            overrides[name] = text.lower() in ("1", "true", "yes")
+        else:
+            overrides[name] = {"int": int, "float": float}.get(kind, str)(text)
+    return overrides
 
 
 def train(config, run_dir, resume=False):
