@@ -22,8 +22,6 @@ import dataclasses
 import json
 import tempfile
 
-import torch
-
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
 import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
@@ -37,6 +35,7 @@ from qarcade.dqn.replay import ReplayBuffer
 def instrument(sync_cuda: bool = False) -> None:
     update = Learner.update
     if sync_cuda:  # the update's kernels run after it returns: wait for them inside the timer
+        import torch
 
         def update_and_sync(learner, batch):
             loss = update(learner, batch)
