@@ -8,7 +8,10 @@ the frames that the replay stores instead (the gridworld's 7x7x3 grid for its 84
 Ms. Pac-Man (``mspacman``) comes from ``qarcade.envs.atari`` with ``frame_stack=1``: the replay
 stacks. Its training envs clip rewards and flag lost lives (``info["life_loss"]``), its
 evaluation envs (``make_eval_vector``) return the raw score; every frame gets a channel axis,
-(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C).
+(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C). On the ``sync``
+and ``async`` backends the vector env pickles with its games' whole state, so the loop's
+checkpoint resumes them step for step; ale-py's own (``ale``) cannot, and the loop restarts its
+games on resume.
 """
 
 from __future__ import annotations
@@ -109,24 +112,6 @@ class _AddChannel(gym.vector.VectorObservationWrapper):
         return observations[..., None]
 
 
-class _IntSeeds(gym.vector.VectorWrapper):
-    """ale-py's vector env takes C int seeds (copy i gets seed + i): fold larger ones, such as
-    the loop's 32-bit evaluation seeds, into that range.
-
-    It also refuses to pickle: a pickled ALE env comes back with a different emulator state
-    (measured: the frame limit and the sticky-action stream are lost), so on resume the loop
-    restarts the games instead (replay.cut_episodes) on every backend.
-    """
-
-    def __reduce__(self):
-        raise TypeError("an ALE env's emulator state does not survive pickling")
-
-    def reset(self, *, seed=None, options=None):
-        if seed is not None and not isinstance(seed, list | tuple):
-            seed = int(seed) % (2**31 - self.num_envs)
-        return self.env.reset(seed=seed, options=options)
-
-
 def _mspacman_vector(
     config: DQNConfig, num_envs: int, for_training: bool = True
 ) -> gym.vector.VectorEnv:
@@ -145,7 +130,7 @@ def _mspacman_vector(
     )
     if len(envs.single_observation_space.shape) == 2:
         envs = _AddChannel(envs)
-    return _IntSeeds(envs)
+    return envs
 
 
 def _mspacman_eval_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:

@@ -56,6 +56,7 @@ from gymnasium.wrappers import (
 )
 from gymnasium.wrappers import vector as vector_wrappers
 
+from qarcade.envs.atari_state import ResumableEnv, ResumableVectorEnv
 from qarcade.errors import UserError
 
 # ALE prints a banner on stderr for every emulator it starts; keep warnings and errors only.
@@ -172,6 +173,8 @@ def lab_preprocess(frame: np.ndarray, player_colour_sum: int = 210 + 164 + 74) -
 class LabPreprocessing(gym.ObservationWrapper):
     """Applies ``lab_preprocess`` to every observation of an RGB Atari env."""
 
+    state_fields = ()  # what a checkpoint saves of it (qarcade.envs.atari_state): nothing
+
     def __init__(self, env: gym.Env, player_colour_sum: int = 210 + 164 + 74):
         super().__init__(env)
         self.player_colour_sum = player_colour_sum
@@ -192,6 +195,8 @@ def lost_life(previous_lives, lives):
 class LifeLossInfo(gym.Wrapper):
     """Adds ``info["life_loss"]``: the step lost a life. The game itself goes on."""
 
+    state_fields = ("_lives",)
+
     def reset(self, **kwargs):
         observation, info = self.env.reset(**kwargs)
         self._lives = info["lives"]
@@ -209,6 +214,8 @@ class VectorLifeLossInfo(VectorWrapper):
 
     With next-step autoreset, the reset step raises the lives counter, so it is never a loss.
     """
+
+    state_fields = ("_lives",)
 
     def reset(self, **kwargs):
         observations, info = self.env.reset(**kwargs)
@@ -302,7 +309,26 @@ VECTOR_BACKENDS = ("auto", "ale", "async", "sync")
 
 
 def _make_sub_env(game: Game, preset: AtariPreset) -> gym.Env:
-    return _preprocess(make_base_env(game, preset), game, preset)
+    return ResumableEnv(_preprocess(make_base_env(game, preset), game, preset))
+
+
+def fold_ale_seed(seed, num_envs: int):
+    """A seed ale-py's vector env takes: it seeds copy i with seed + i as a C int, so an int is
+    folded into 0 .. 2**31 - 1 - num_envs (any Python or numpy int, such as a 32-bit evaluation
+    seed); a sequence of per-copy seeds becomes an int64 array, each folded into 0 .. 2**31 - 1.
+    """
+    if isinstance(seed, list | tuple | np.ndarray):
+        return np.array([int(s) % 2**31 for s in seed], dtype=np.int64)
+    return int(seed) % (2**31 - num_envs)
+
+
+class _AleSeeds(VectorWrapper):
+    """Folds the seeds given to ale-py's vector env into the range it takes (``fold_ale_seed``)."""
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            seed = fold_ale_seed(seed, self.num_envs)
+        return self.env.reset(seed=seed, options=options)
 
 
 def _ale_vector_env(
@@ -326,6 +352,7 @@ def _ale_vector_env(
         life_loss_info=False,  # flagged by VectorLifeLossInfo instead
         reward_clipping=False,  # clipped after RecordEpisodeStatistics has seen the raw score
     )
+    envs = _AleSeeds(envs)
     if preset.frame_stack == 1:  # (N, 1, 84, 84) -> (N, 84, 84), a view, as the single env
         frame = gym.spaces.Box(0, 255, (STANDARD_SCREEN_SIZE,) * 2, np.uint8)
         envs = vector_wrappers.TransformObservation(
@@ -365,13 +392,21 @@ def make_atari_vector_env(
     (Gymnasium's AsyncVectorEnv, one process per copy), 'sync' (one process). Observations:
     standard (num_envs, 4, 84, 84) uint8, lab (num_envs, 88, 80, 1) int8, one single env's
     observation per copy (``frame_stack=1``: one frame per copy); the same wrappers (episode
-    statistics, life loss, reward clipping) sit on top of every backend.
+    statistics, life loss, reward clipping) sit on top of every backend. Seeds of any size work
+    on every backend (ale-py's are folded, ``fold_ale_seed``).
+
+    Checkpoints: on 'sync' and 'async' the env pickles with its whole state (emulators, RNGs,
+    wrappers; ``qarcade.envs.atari_state``) and an unpickled copy continues step for step; on
+    'ale' pickling raises ``TypeError``: ale-py does not expose its vector env's state.
     """
     if num_envs < 1:
         raise UserError(f"num_envs must be a positive integer, got {num_envs}")
     game = get_game(name)
     preset = get_preset(preprocessing, **overrides)
     backend = resolve_backend(backend, preset)
+    rebuild = functools.partial(
+        make_atari_vector_env, name, preset, num_envs, None, for_training, backend, autoreset_mode
+    )  # the same env, for a pickled one to restore its snapshot into
     if backend == "ale":
         envs = _ale_vector_env(game, preset, num_envs, autoreset_mode)
     else:
@@ -384,6 +419,14 @@ def make_atari_vector_env(
         envs = VectorLifeLossInfo(envs)
     if for_training and preset.clip_rewards:
         envs = vector_wrappers.TransformReward(envs, _clip_to_sign)
+    if backend == "ale":
+        why_not = (
+            "ale-py's vector env (backend 'ale') does not expose its emulators' states: "
+            "it cannot be checkpointed (backends 'sync' and 'async' can)"
+        )
+        envs = ResumableVectorEnv(envs, None, why_not)
+    else:
+        envs = ResumableVectorEnv(envs, rebuild)
     envs.reset(seed=seed)
     envs.action_space.seed(seed)
     return envs
