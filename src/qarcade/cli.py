@@ -416,15 +416,17 @@ def _train_arguments(parser):
     learning_curve.png and video.mp4. Stops at --goal (mean reward of the last 50 training
     episodes, or of a greedy evaluation with --goal-metric eval), --max-steps or --max-minutes.
     Ctrl-C or SIGTERM writes a checkpoint; --resume RUN_DIR continues exactly where it stopped."""
-    from qarcade.dqn.config import ALGOS, PRESETS
+    from qarcade.dqn.config import ALGOS, DEFAULT_PRESETS, PRESETS
 
     parser.add_argument(
         "env", nargs="?", help="environment: gridworld or mspacman (omit with --resume)"
     )
+    per_env = ", ".join(f"{name} for {env}" for env, name in DEFAULT_PRESETS.items())
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        help="named config (default: fast for gridworld, atari for mspacman)",
+        default=argparse.SUPPRESS,  # absent: the env's own default, said in the help
+        help=f"named config (default: {per_env})",
     )
     parser.add_argument("--algo", choices=list(ALGOS), help="sets --double and --dueling")
     parser.add_argument("--out", help="run directory (default runs/ENV-ALGO-seedS-TIME-PID)")
@@ -444,7 +446,7 @@ def _run_train(args) -> int:
 
     overrides = _config_overrides(args)
     if args.resume:
-        if args.algo or args.out or args.preset:
+        if args.algo or args.out or hasattr(args, "preset"):
             raise UserError("--resume continues a run as it was: no --algo, --preset or --out")
         config = resume_config(args.resume, overrides)
         if args.env and args.env != config.env:
@@ -454,7 +456,7 @@ def _run_train(args) -> int:
         if not args.env:
             raise UserError("name an environment (gridworld, mspacman) or --resume RUN_DIR")
         env_factory(args.env)
-        preset_name = args.preset or default_preset(args.env)
+        preset_name = getattr(args, "preset", None) or default_preset(args.env)
         config = build_config(preset_name, args.algo, {**overrides, "env": args.env})
         run_dir = args.out or default_run_dir(config)
     log = (lambda *a, **k: None) if args.json else print
