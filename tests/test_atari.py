@@ -382,3 +382,12 @@ def test_bad_action_is_a_user_error_naming_the_actions():
         make_atari_env("mspacman", "standard", sticky=0.0)
     with pytest.raises(UserError, match="frame_stack must be at least 1"):
         make_atari_vector_env("mspacman", "standard", 2, frame_stack=0)
+
+
+def test_train_help_says_each_envs_default_preset(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    preset_help = help_text.split("--preset {")[2].split("--algo")[0]  # 1: usage line, 2: its help
+    assert "(default: fast for gridworld, atari for mspacman)" in preset_help
+    assert "None" not in preset_help
