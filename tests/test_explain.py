@@ -221,11 +221,11 @@ def test_runs_group_by_algo_into_one_band(tmp_path):
         fake_run(tmp_path / "b", "dqn", [3.0] * 20, seed=1),
         fake_run(tmp_path / "c", "d3qn", [5.0] * 10),
     ]
-    curves = explain.learning_curves(runs, points=21)
+    curves = explain.learning_curves(runs, points=11)  # 20 episode ends > 11: an even grid
     assert list(curves) == ["dqn", "d3qn"]
     dqn, d3qn = curves["dqn"], curves["d3qn"]
     assert dqn["runs"] == 2 and d3qn["runs"] == 1
-    np.testing.assert_allclose(dqn["steps"], np.linspace(0, 1000, 21))
+    np.testing.assert_allclose(dqn["steps"], np.linspace(0, 1000, 11))
     assert np.isnan(dqn["mean"][0])  # no episode finished at step 0
     np.testing.assert_allclose(dqn["mean"][1:], 2.0)
     assert (dqn["low"][1:] >= 1.0).all() and (dqn["high"][1:] <= 3.0).all()

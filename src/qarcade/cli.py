@@ -779,9 +779,11 @@ def _run_explain(args) -> int:
 
 def _plot_arguments(parser):
     """Draw the learning curves of several runs on one plot: each run's moving mean of the
-    last goal_window training rewards on a common step grid; runs with the same label (by
-    default the algo in their config.json, so several seeds of one variant) are averaged into
-    one line with a 95% bootstrap band over runs."""
+    last goal_window training rewards (at most half the shortest run's episodes, so a short run
+    shows its trend) on a common step grid (a point per episode end for short runs, marked);
+    runs with the same label (by default the algo in their config.json, so several seeds of
+    one variant) are averaged into one line with a 95% bootstrap band over runs, drawn where at
+    least two runs have a value. A label's line ends at its longest run's last episode."""
     parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories")
     parser.add_argument(
         "--out", metavar="FILE", default="learning_curves.png", help="figure: .png, .pdf or .svg"
@@ -794,7 +796,8 @@ def _plot_arguments(parser):
     parser.add_argument(
         "--window",
         type=positive_int,
-        help="episodes in the moving mean (None: the first run's goal_window, 50 by default)",
+        help="episodes in the moving mean (None: the first run's goal_window, 50 by default, "
+        "or half the shortest run's episodes if fewer)",
     )
     parser.add_argument("--title", help="plot title (None: says what is drawn)")
     parser.add_argument("--json", action="store_true", help="print the curves' ends as JSON")
@@ -804,20 +807,23 @@ def _plot_arguments(parser):
 def _run_plot(args) -> int:
     import json
 
+    import numpy as np
+
     from qarcade.explain import plot_runs
 
     title = args.title or ""
     curves = plot_runs(args.run_dirs, args.out, args.label, window=args.window, title=title)
+    window = next(iter(curves.values()))["window"]
     summary = {
         label: {
             "runs": c["runs"],
             "final_mean": c["final_mean"],
-            "last_step": float(c["steps"][-1]),
+            "last_step": float(c["steps"][np.isfinite(c["mean"])][-1]),
         }
         for label, c in curves.items()
     }
     if args.json:
-        print(json.dumps({"figure": str(args.out), "curves": summary}))
+        print(json.dumps({"figure": str(args.out), "window": window, "curves": summary}))
         return 0
     for label, entry in summary.items():
         final = entry["final_mean"]
@@ -825,7 +831,7 @@ def _run_plot(args) -> int:
             f"{label}: {entry['runs']} run(s), smoothed mean at step {entry['last_step']:,.0f}: "
             + ("-" if final is None else f"{final:.2f}")
         )
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} (moving mean over {window} episode{'s' if window > 1 else ''})")
     return 0
 
 

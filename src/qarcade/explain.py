@@ -391,6 +391,13 @@ def run_label(config: dict, envs: set[str]) -> str:
     return f"{config.get('env')} {algo}" if len(envs) > 1 else algo
 
 
+def smoothing_window(goal_window: int, shortest_run_episodes: int) -> int:
+    """The moving mean's window when none is asked for: the runs' goal window, but at most half
+    the episodes of the shortest run (at least 1), so a short run still shows its trend instead
+    of a running mean of everything so far."""
+    return max(1, min(goal_window, shortest_run_episodes // 2))
+
+
 def learning_curves(
     run_dirs: list[str | Path],
     labels: list[str] | None = None,
@@ -398,12 +405,19 @@ def learning_curves(
     points: int = 100,
     window: int | None = None,
 ) -> dict[str, dict]:
-    """Per label: the runs' moving mean of training rewards (last ``window`` episodes; default
-    the first run's goal_window) on a common step grid, their mean and 95% bootstrap band.
+    """Per label: the runs' moving mean of training rewards on a common step grid, their mean
+    and a 95% bootstrap band over runs.
+
+    The window is ``window`` episodes, by default ``smoothing_window`` of the first run's
+    goal_window. The grid is every step at which an episode ended, when there are at most
+    ``points`` such steps (short runs: a point per episode), else ``points`` steps from 0 to the
+    last episode. A label's line stops at its longest run's last episode; a run that stopped
+    earlier keeps its last value until then. The band is NaN where fewer than two of the
+    label's runs have a value: one run says nothing about the spread.
 
     ``labels`` gives one label per run (runs with the same label form one band); by default a
-    run's label is its algo from config.json. Returns label -> {"runs", "steps" (P,), "mean",
-    "low", "high" (P,), "final_mean"}.
+    run's label is its algo from config.json. Returns label -> {"runs", "window", "steps" (P,),
+    "mean", "low", "high" (P,), "final_mean"}.
     """
     from qarcade.runs import RunDir
     from qarcade.stats import band_over_runs, smoothed_on_grid
@@ -426,19 +440,28 @@ def learning_curves(
     if labels is None:
         envs = {config.get("env") for config in configs}
         labels = [run_label(config, envs) for config in configs]
-    window = window or int(configs[0].get("goal_window", 50))
-    last_step = max(float(frame["step"].max()) for frame in metrics)
-    grid = np.linspace(0.0, last_step, points)  # (P,)
+    if window is None:
+        shortest = min(len(frame) for frame in metrics)
+        window = smoothing_window(int(configs[0].get("goal_window", 50)), shortest)
+    episode_steps = np.unique(np.concatenate([frame["step"].to_numpy() for frame in metrics]))
+    if len(episode_steps) <= points:
+        grid = episode_steps.astype(np.float64)  # (P,) a point per episode end
+    else:
+        grid = np.linspace(0.0, float(episode_steps[-1]), points)  # (P,)
     curves = {}
     for label in dict.fromkeys(labels):
         members = [m for m, lab in zip(metrics, labels, strict=True) if lab == label]
         values = np.stack(
             [smoothed_on_grid(m["step"], m["reward"], grid, window) for m in members]
         )  # (runs, P)
+        values[:, grid > max(float(m["step"].max()) for m in members)] = np.nan
         mean, low, high = band_over_runs(values)
+        spread = np.isfinite(values).sum(axis=0) >= 2  # (P,) a band needs two runs
+        low, high = np.where(spread, low, np.nan), np.where(spread, high, np.nan)
         finite = mean[~np.isnan(mean)]
         curves[label] = {
             "runs": len(members),
+            "window": window,
             "steps": grid,
             "mean": mean,
             "low": low,
@@ -468,7 +491,13 @@ def plot_runs(
     curves = learning_curves(run_dirs, labels, points=points, window=window)
     goals = {json.dumps(RunDir(path).read_config().get("goal")) for path in run_dirs}
     goal = json.loads(goals.pop()) if len(goals) == 1 else None
-    window = window or int(RunDir(run_dirs[0]).read_config().get("goal_window", 50))
+    window = next(iter(curves.values()))["window"]
+    if not title:
+        title = "reward per training episode"
+        if window > 1:
+            title = f"mean of the last {window} training episodes"
+        if any(c["runs"] > 1 for c in curves.values()):
+            title += "; 95% bootstrap band over runs"
     media.plot_curves_with_bands(
         {
             f"{label} ({c['runs']} run{'s' if c['runs'] > 1 else ''})": (
@@ -481,7 +510,7 @@ def plot_runs(
         },
         out,
         goal=goal,
-        title=title or f"mean of the last {window} training episodes; 95% bootstrap band",
+        title=title,
     )
     return curves
 

@@ -128,14 +128,27 @@ def _draw_learning_curve(ax, metrics, goal, window, title, evaluations=None, goa
     ax.grid(alpha=0.3)
 
 
+# A curve with at most this many points gets a marker on each: a short run (a few episodes, or
+# one) shows where its values are, and a single point is seen at all.
+MARKERS_UP_TO_POINTS = 30
+
+
 def plot_curves_with_bands(curves, path, *, goal=None, xlabel="env steps", title=""):
     """One line per label with a shaded band: ``curves`` maps label -> (x (T,), mean (T,),
-    low (T,), high (T,)), e.g. a mean over seeds and its confidence interval."""
+    low (T,), high (T,)), e.g. a mean over seeds and its confidence interval. NaN leaves a gap
+    (a band only where low and high are both numbers); short curves get markers."""
+    import numpy as np
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for label, (x, mean, low, high) in curves.items():
-        (line,) = ax.plot(x, mean, lw=2, label=label)
-        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+        x, mean = np.asarray(x, dtype=np.float64), np.asarray(mean, dtype=np.float64)
+        low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        short = np.isfinite(mean).sum() <= MARKERS_UP_TO_POINTS
+        (line,) = ax.plot(x, mean, "o-" if short else "-", lw=2, ms=5, label=label)
+        band = np.isfinite(low) & np.isfinite(high)  # (T,)
+        if band.any():
+            ax.fill_between(x, low, high, where=band, color=line.get_color(), alpha=0.2)
     if goal is not None:
         ax.axhline(goal, color="k", ls="--", lw=1, label=f"goal {goal:g}")
     ax.set_xlabel(xlabel)
