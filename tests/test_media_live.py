@@ -123,6 +123,26 @@ def test_live_curve_draws_at_once_then_at_most_once_per_interval():
     assert line_pixels(last) > line_pixels(first) > 0  # 40 episodes draw a longer line than 4
 
 
+def test_a_slow_redraw_spaces_the_next_ones_out(monkeypatch):
+    display, clock = FakeDisplay(), FakeClock()
+    curve = LiveCurve(every_s=1.0, display=display, clock=clock)
+    draw = curve.png
+
+    def slow_png():  # each redraw takes 0.3 s of the (fake) clock
+        clock.now += 0.3
+        return draw()
+
+    monkeypatch.setattr(curve, "png", slow_png)
+    rows = metrics_rows(30)
+    curve(rows[:10])  # drawn from 0 to 0.3 s: the next no sooner than 0.3 + 10 x 0.3 s
+    clock.now = 3.2
+    curve(rows[10:20])
+    assert curve.redraws == 1
+    clock.now = 3.4
+    curve(rows[20:])
+    assert curve.redraws == 2 and len(display.shown) == 2
+
+
 def test_live_curve_frame_is_what_metrics_csv_reads(tmp_path):
     run = RunDir.create(tmp_path / "run", build_config("fast", "dqn", TINY).to_dict())
     rows = metrics_rows(12)
