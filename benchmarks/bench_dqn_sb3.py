@@ -73,7 +73,10 @@ def sb3_lab_dqn(lab, seed: int):
         env,
         learning_rate=lab.learning_rate,
         buffer_size=lab.buffer_size,
-        learning_starts=lab.warmup_steps,
+        # SB3 trains once more than learning_starts steps are done; the lab's first round is
+        # at the end of its 100th random episode, as qarcade's (the 5,000th step still plays
+        # uniformly: the lab's epsilon is 1 until then)
+        learning_starts=lab.warmup_steps - 1,
         batch_size=lab.batch_size,
         gamma=lab.gamma,
         train_freq=(lab.train_every_steps // lab.max_episode_steps, "episode"),
@@ -214,8 +217,7 @@ def throughput(args) -> None:
         return
     print(
         f"lab DQN, lab CNN ({sb3_parameters:,} parameters in SB3), {total:,} env steps, "
-        f"{summary['grad_updates']} updates in qarcade (from step 5,000), {sb3_updates} in SB3 "
-        "(after step 5,000)"
+        f"{summary['grad_updates']} updates in qarcade, {sb3_updates} in SB3 (from step 5,000)"
     )
     print(
         f"  qarcade: {report['qarcade_steps_per_second']:.0f} env steps/s "

