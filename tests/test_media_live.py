@@ -52,24 +52,6 @@ def metrics_rows(episodes: int, step_every: int = 50) -> list[tuple]:
 # --- the hook ---
 
 
-@pytest.mark.slow
-def test_on_episodes_gets_every_row_in_order_as_metrics_csv_holds_them(tmp_path):
-    calls = []
-    config = build_config("fast", "dqn", TINY)
-    summary = train(config, tmp_path / "run", on_episodes=calls.append, **QUIET)
-    assert len(calls) >= 2 and all(calls), "one call per vector step that closed episodes"
-    rows = [row for call in calls for row in call]
-    assert [row[0] for row in rows] == list(range(1, summary["episodes"] + 1))
-    steps = [row[1] for row in rows]
-    assert steps == sorted(steps) and steps[-1] <= summary["env_steps"]
-    written = RunDir(tmp_path / "run").read_metrics()
-    received = pd.DataFrame(rows, columns=list(METRICS_COLUMNS))
-    pd.testing.assert_frame_equal(received, written, check_dtype=False)
-    # rows of one call finished in the same vector step: same env step, consecutive episodes
-    for call in calls:
-        assert len({row[1] for row in call}) == 1
-
-
 # --- the live curve ---
 
 
@@ -168,12 +150,33 @@ def test_live_curve_outside_jupyter_shows_nothing_and_can_write_a_file(tmp_path)
     assert read_png(path.read_bytes()).shape[:2] == (400, 700)
 
 
+# --- the hook, in a training run ---
+
+
 @pytest.mark.slow
-def test_live_curve_follows_a_training_run(tmp_path):
-    display = FakeDisplay()
+def test_on_episodes_gets_every_row_in_order_and_the_live_curve_follows(tmp_path):
+    calls, display = [], FakeDisplay()
     config = build_config("fast", "dqn", TINY)
-    with LiveCurve(goal=config.goal, every_s=0.0, display=display) as curve:
-        summary = train(config, tmp_path / "run", on_episodes=curve, **QUIET)
-    assert len(curve.rows) == summary["episodes"]
+    curve = LiveCurve(goal=config.goal, every_s=0.0, display=display)
+
+    def on_episodes(rows):
+        calls.append(rows)
+        curve(rows)
+
+    with curve:
+        summary = train(config, tmp_path / "run", on_episodes=on_episodes, **QUIET)
+    assert len(calls) >= 2 and all(calls), "one call per vector step that closed episodes"
+    rows = [row for call in calls for row in call]
+    assert [row[0] for row in rows] == list(range(1, summary["episodes"] + 1))
+    steps = [row[1] for row in rows]
+    assert steps == sorted(steps) and steps[-1] <= summary["env_steps"]
+    written = RunDir(tmp_path / "run").read_metrics()
+    received = pd.DataFrame(rows, columns=list(METRICS_COLUMNS))
+    pd.testing.assert_frame_equal(received, written, check_dtype=False)
+    # rows of one call finished in the same vector step: same env step, consecutive episodes
+    for call in calls:
+        assert len({row[1] for row in call}) == 1
+    # the live curve saw the same rows and redrew (in place) as they came
+    assert curve.rows == rows
     assert len(display.shown) == curve.redraws >= 2 and display.displays == 1
-    assert line_pixels(read_png(display.shown[-1])) > 0
+    assert line_pixels(read_png(display.shown[-1])) > line_pixels(read_png(display.shown[0]))
