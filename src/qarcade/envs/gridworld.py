@@ -60,6 +60,7 @@ N_OBJECTS = 1 + N_GOALS + N_FIRES  # slot 0 the hero, 1..4 goals, 5..6 fires
 GOAL_SLOTS = slice(1, 1 + N_GOALS)
 FIRE_SLOTS = slice(1 + N_GOALS, N_OBJECTS)
 SLOT_REWARD = np.array([0.0] + [1.0] * N_GOALS + [-1.0] * N_FIRES)  # (7,)
+OBJECT_REWARD = SLOT_REWARD[1:].copy()  # (6,) goals and fires
 SLOT_CHANNEL = np.array([2] + [1] * N_GOALS + [0] * N_FIRES)  # blue hero, green goal, red fire
 ACTION_DXDY = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]])  # up, down, left, right as (dx, dy)
 ACTION_NAMES = ("up", "down", "left", "right")
@@ -152,8 +153,16 @@ class GridCore:
         self.moves = move_table(self.size)  # (S*S, 4)
         self.cells = np.zeros((n, N_OBJECTS), np.int64)  # (N, 7) flat cells
         self.rngs: list[np.random.Generator | None] = [None] * n
+        # Each copy's uniforms, a row of UNIFORM_CHUNK, and the flat index of its next unused
+        # one; every copy has at least ``_headroom`` unused (a step uses at most 1 per copy).
         self._uniforms = np.zeros((n, UNIFORM_CHUNK))  # (N, CHUNK)
-        self._cursor = np.full(n, UNIFORM_CHUNK)  # (N,) next unused uniform per copy
+        self._row_start = np.arange(n) * UNIFORM_CHUNK  # (N,)
+        self._next = self._row_start + UNIFORM_CHUNK  # (N,) all used up: refill on first use
+        self._headroom = 0
+        self._respawn_choices = self.size * self.size - (N_OBJECTS - 1)  # free cells at respawn
+        self._respawn_k = np.zeros(n * UNIFORM_CHUNK, np.int64)  # floor(uniform * choices)
+        self._ranks = np.arange(N_OBJECTS - 1)  # (6,)
+        self._ones = np.ones(N_OBJECTS - 1, np.int64)  # (6,)
         self._xy = cells_xy(np.arange(self.size * self.size), self.size)  # (S*S, 2)
         # Full view, drawn straight at frame width: each copy's H bordered rows of 84*3 bytes
         # start from the empty board, then each object writes its colour over its cell's block
@@ -185,7 +194,19 @@ class GridCore:
             colours = np.zeros((N_OBJECTS, 3), np.uint8)  # (7, 3) RGB of each slot
             colours[np.arange(N_OBJECTS), SLOT_CHANNEL] = 255
             self._slot_block = np.tile(colours, self._block_px)  # (7, 3*block) one block row
-            self._cell_y, self._cell_x = y + 1, x + 1  # (S*S,) each: bordered cell coordinates
+            # A row of a cell's block (3*block bytes) as one item of a void dtype, so that one
+            # np.put paints many blocks: items of a copy's H rows (fresh frames), of a copy's
+            # 84 pixel rows (kept frames).
+            self._block_dtype = np.dtype(f"V{3 * self._block_px}")
+            self._slot_item = self._slot_block.view(self._block_dtype).reshape(-1)  # (7,)
+            self._black_item = np.zeros(1, self._block_dtype)
+            self._slot_paint = np.repeat(self._slot_item[:, None], self._block_px, axis=1)
+            self._empty_rows_n = np.tile(self._empty_rows, (n, 1, 1))  # (N, H, 252)
+            self._row_item = self._cell_index  # (S*S,) a cell's item in one copy's H rows
+            self._copy_row_items = np.arange(n)[:, None] * side * side  # (N, 1)
+            self._frame_items = FRAME_PX * side  # items in one copy's frame
+            self._frame_item = ((y + 1) * self._block_px)[:, None] + np.arange(self._block_px)
+            self._frame_item = self._frame_item * side + (x + 1)[:, None]  # (S*S, block)
         else:
             block_px = [np.flatnonzero(self._px_cell == col) for col in range(side)]
             widest = max(len(cols) for cols in block_px)
@@ -204,22 +225,37 @@ class GridCore:
 
     # --- randomness ---
     def set_rng(self, copy: int, rng: np.random.Generator) -> None:
-        """Copy ``copy`` draws from ``rng`` from now on (its buffer is emptied)."""
+        """Copy ``copy`` draws from ``rng`` from now on (its buffered uniforms are dropped)."""
         self.rngs[copy] = rng
-        self._cursor[copy] = UNIFORM_CHUNK
+        self._next[copy] = (copy + 1) * UNIFORM_CHUNK  # its row counts as used up
+        self._headroom = 0
+
+    def _refill(self) -> None:
+        """Top up every copy's row of uniforms from its Generator, keeping the unused ones first.
+
+        A copy's uniforms are thus its Generator's stream in order, whenever the refill comes
+        (``random(a)`` then ``random(b)`` draws what ``random(a + b)`` would), so a copy plays
+        the same game alone or beside others. Afterwards every copy has ``UNIFORM_CHUNK``.
+        """
+        used = self._next - self._row_start  # (N,)
+        for copy in np.flatnonzero(used):
+            if self.rngs[copy] is None:
+                self.rngs[copy] = seeding.np_random(None)[0]
+            row, u = self._uniforms[copy], used[copy]
+            row[: UNIFORM_CHUNK - u] = row[u:]
+            row[UNIFORM_CHUNK - u :] = self.rngs[copy].random(u)
+        self._next[:] = self._row_start
+        self._respawn_k = (self._uniforms * self._respawn_choices).astype(np.int64).reshape(-1)
+        self._headroom = UNIFORM_CHUNK
 
     def _uniform(self, copies: np.ndarray) -> np.ndarray:
         """One uniform in [0, 1) for each of ``copies`` (distinct indices), (K,) float64."""
-        cursor = self._cursor[copies]
-        if cursor.max() >= UNIFORM_CHUNK:
-            for copy in copies[cursor >= UNIFORM_CHUNK]:
-                if self.rngs[copy] is None:
-                    self.rngs[copy] = seeding.np_random(None)[0]
-                self._uniforms[copy] = self.rngs[copy].random(UNIFORM_CHUNK)
-                self._cursor[copy] = 0
-            cursor = self._cursor[copies]
-        self._cursor[copies] = cursor + 1
-        return self._uniforms[copies, cursor]
+        if self._headroom < 1:
+            self._refill()
+        self._headroom -= 1
+        at = self._next[copies]  # (K,)
+        self._next[copies] = at + 1
+        return self._uniforms.reshape(-1).take(at)
 
     def _free_cells(self, copies: np.ndarray, taken: np.ndarray, n_taken: int) -> np.ndarray:
         """A uniformly random cell free of ``taken`` (K, M) cells, for each of ``copies``.
@@ -248,21 +284,32 @@ class GridCore:
 
         Copies where ``frozen`` (N,) bool is True are about to be placed anew: they get reward
         0 and draw nothing (their hero's move is overwritten by the placement).
+
+        Whole-array work over all N copies, with few numpy calls (at 64 copies each call costs
+        more than the arithmetic in it): the respawn cell is computed for every copy from its
+        next uniform, read without being used up, and kept (and the uniform used up) only where
+        the hero ate. That is the same draw, from the same stream, as drawing for the eaters only.
         """
         cells = self.cells
         hero = self.moves[cells[:, 0], actions]  # (N,)
         cells[:, 0] = hero
-        hit = cells[:, 1:] == hero[:, None]  # (N, 6): at most one True per row
+        objects = cells[:, 1:]  # (N, 6) view: goals, fires
+        hit = objects == hero[:, None]  # (N, 6): at most one True per row
         if frozen is not None:
             hit[frozen] = False
-        copies, slots = np.nonzero(hit)  # (K,) each: who ate, and what (slot - 1)
-        slots += 1
-        rewards = np.zeros(self.num_envs)
-        rewards[copies] = SLOT_REWARD[slots]
-        if copies.size:
-            taken = cells[copies]  # (K, 7)
-            taken[np.arange(copies.size), slots] = self.size * self.size  # the eaten one: gone
-            cells[copies, slots] = self._free_cells(copies, taken, N_OBJECTS - 1)
+        rewards = hit @ OBJECT_REWARD  # (N,) float64: +1 goal, -1 fire, 0
+        if self._headroom < 1:
+            self._refill()
+        self._headroom -= 1
+        if np.count_nonzero(rewards):
+            # An eater's 6 objects are the 6 taken cells: the eaten one shares the hero's cell.
+            k = self._respawn_k.take(self._next)  # (N,) uniform in [0, S*S - 6), peeked
+            free_before = np.sort(objects, axis=1)  # (N, 6) taken cells in order...
+            free_before -= self._ranks  # ...minus their rank: free cells before each
+            born = (free_before <= k[:, None]) @ self._ones  # (N,) taken cells before...
+            born += k  # ...the k-th free cell, which is k plus their number
+            np.copyto(objects, born[:, None], where=hit)
+            self._next += rewards != 0  # the eaters used their uniform
         return rewards
 
     # --- the picture ---
@@ -315,16 +362,17 @@ class GridCore:
             rows = self._code_block[window].reshape(n, PARTIAL_CELLS, FRAME_PX * 3)
             frames = rows.repeat(FRAME_PX // PARTIAL_CELLS, axis=1)  # (N, 84, 252)
             return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
+        if self._block_px is not None:
+            rows = self._empty_rows_n.copy()  # (N, H, 252)
+            items = rows.view(self._block_dtype).reshape(-1)  # (N*H*H,) cell block rows
+            at = self._row_item.take(self.cells) + self._copy_row_items  # (N, 7)
+            np.put(items, at, self._slot_item)  # item i of at gets slot i % 7
+            frames = np.repeat(rows, self._block_px, axis=1)  # (N, 84, 252)
+            return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
         rows = np.empty((n, side, FRAME_PX * 3), np.uint8)  # (N, H, 252)
         rows[:] = self._empty_rows
-        if self._block_px is not None:
-            blocks = rows.reshape(n, side * side, -1)  # (N, H*H, 3*block): one block row each
-            blocks[self._copy_index, self._cell_index[self.cells]] = self._slot_block
-            frames = np.repeat(rows, self._block_px, axis=1)  # (N, 84, 252)
-        else:
-            np.put(rows, self._paint[self.cells] + self._paint_base, 255)  # (N, 7, widest)
-            frames = rows[:, self._px_cell]  # (N, 84, 252)
-        return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
+        np.put(rows, self._paint[self.cells] + self._paint_base, 255)  # (N, 7, widest)
+        return rows[:, self._px_cell].reshape(n, FRAME_PX, FRAME_PX, 3)  # rows scaled down
 
     def kept_frames(self) -> np.ndarray:
         """(N, 84, 84, 3) uint8 full-view frames in a buffer the core keeps and reuses.
@@ -340,15 +388,15 @@ class GridCore:
             self._kept = self.frames(partial=False)
             self._kept_cells[:] = self.cells
             return self._kept
-        n, side, block_px = self.num_envs, self.size + 2, self._block_px
-        blocks = self._kept.reshape(n, side, block_px, side, block_px * 3).transpose(0, 1, 3, 2, 4)
+        items = self._kept.reshape(-1).view(self._block_dtype)  # (N*84*H,) cell block rows
         copies, slots = np.nonzero(self.cells != self._kept_cells)  # (K,) each
         if copies.size:
             left, entered = self._kept_cells[copies, slots], self.cells[copies, slots]  # (K,)
-            blocks[copies, self._cell_y[left], self._cell_x[left]] = 0  # (K, block, 3*block)
-            paint = self._slot_block.take(slots, axis=0)[:, None]  # (K, 1, 3*block)
-            blocks[copies, self._cell_y[entered], self._cell_x[entered]] = paint
-            self._kept_cells[copies, slots] = entered
+            first = (copies * self._frame_items)[:, None]  # (K, 1) each copy's first item
+            np.put(items, self._frame_item.take(left, axis=0) + first, self._black_item)
+            paint = self._slot_paint.take(slots, axis=0)  # (K, block)
+            np.put(items, self._frame_item.take(entered, axis=0) + first, paint)  # (K, block)
+            np.copyto(self._kept_cells, self.cells)
         return self._kept
 
     def infos(self) -> dict[str, np.ndarray]:
@@ -497,6 +545,7 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         self.elapsed_steps = np.zeros(num_envs, np.int64)  # (N,) steps in the current episode
         self._needs_reset = np.zeros(num_envs, bool)  # (N,) truncated last step (NEXT_STEP)
         self._any_needs_reset = False
+        self._steps_left = 0  # steps until the first copy truncates; <= 0: check every copy
         self._started = False
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
@@ -518,7 +567,15 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         self.elapsed_steps[copies] = 0
         self._needs_reset[copies] = False
         self._any_needs_reset = bool(self._needs_reset.any())
+        self._count_steps_left()
         return self.core.observations(self.copy), self.core.infos()
+
+    def _count_steps_left(self) -> None:
+        """Steps until the first copy reaches ``max_episode_steps`` (after any reset)."""
+        if self.max_episode_steps is None:
+            self._steps_left = 1 << 62
+        else:
+            self._steps_left = self.max_episode_steps - int(self.elapsed_steps.max())
 
     def step(self, actions):
         if not self._started:
@@ -527,25 +584,32 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
         resetting = self._needs_reset if self._any_needs_reset else None  # NEXT_STEP only
         rewards = self.core.step(actions, resetting)
         self.elapsed_steps += 1
+        self._steps_left -= 1
         if resetting is not None:
             copies = np.flatnonzero(resetting)
             self.core.place(copies)
             self.elapsed_steps[copies] = 0
-        truncated = (
-            self.elapsed_steps >= self.max_episode_steps
-            if self.max_episode_steps is not None
-            else np.zeros(self.num_envs, bool)
-        )
+            self._needs_reset = np.zeros(self.num_envs, bool)
+            self._any_needs_reset = False
+            self._count_steps_left()
+        # Until the first copy's last step, no copy truncates: skip comparing every copy.
+        truncating = self._steps_left <= 0
+        if truncating:
+            truncated = self.elapsed_steps >= self.max_episode_steps
+            truncating = bool(truncated.any())
+        else:
+            truncated = np.zeros(self.num_envs, bool)
         terminated = np.zeros(self.num_envs, bool)
         observations = self.core.observations(self.copy)
         infos = self.core.infos()
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncated.any():
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and truncating:
             copies = np.flatnonzero(truncated)
             final_obs = np.full(self.num_envs, None, dtype=object)
             final_obs[copies] = list(observations[copies])
             final_info = infos
             self.core.place(copies)
             self.elapsed_steps[copies] = 0
+            self._count_steps_left()
             observations = self.core.observations(self.copy)
             infos = {
                 **self.core.infos(),
@@ -554,9 +618,9 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
                 "final_info": final_info,
                 "_final_info": truncated.copy(),
             }
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and truncating:
             self._needs_reset = truncated.copy()
-            self._any_needs_reset = bool(self._needs_reset.any())
+            self._any_needs_reset = True
         return observations, rewards, terminated, truncated, infos
 
     def render(self):
