@@ -148,3 +148,17 @@ def test_learner_state_round_trip():
     batch = batch_from([1], [1], [0.5], [0.9], [0])
     assert a.update(batch).item() == b.update(batch).item()
     assert torch.equal(a.online.table, b.online.table)
+
+
+def test_a_state_saved_by_a_cuda_graphed_learner_loads_on_the_cpu():
+    a = make_learner(double=True)
+    a.update(batch_from([0, 1], [1, 0], [1.0, 0.0], [0.5, 0.0], [1, 0]))
+    state = copy.deepcopy(a.state_dict())
+    for group in state["optimizer"]["param_groups"]:
+        group["capturable"] = True  # how a learner with cuda_graph on a GPU saves its Adam
+    b = make_learner(double=True)
+    b.load_state_dict(state)
+    assert b.graphed is None and not b.optimizer.param_groups[0]["capturable"]
+    batch = batch_from([1], [1], [0.5], [0.9], [0])
+    assert a.update(batch).item() == b.update(batch).item()
+    assert torch.equal(a.online.table, b.online.table)

@@ -6,6 +6,7 @@ Skipped where no CUDA device is present (CI); run on a GPU machine with
 """
 
 import copy
+import io
 
 import numpy as np
 import pytest
@@ -24,29 +25,33 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 QUIET = dict(progress=False, log=lambda *args: None)
 
 
-def random_batch(rng, size=16, frame=(84, 84, 3), n_actions=4):
+def random_batch(rng, size=16, frame=(84, 84, 3), n_actions=4, stack=1):
     return Batch(
-        obs=rng.integers(0, 256, (size, 1, *frame), dtype=np.uint8),
+        obs=rng.integers(0, 256, (size, stack, *frame), dtype=np.uint8),
         actions=rng.integers(0, n_actions, size),
         returns=rng.normal(size=size).astype(np.float32),
         discounts=rng.choice([0.0, 0.9], size).astype(np.float32),
-        next_obs=rng.integers(0, 256, (size, 1, *frame), dtype=np.uint8),
+        next_obs=rng.integers(0, 256, (size, stack, *frame), dtype=np.uint8),
         indices=np.zeros(size, np.int64),
         envs=np.zeros(size, np.int64),
     )
 
 
-def learner_on(device, network, double):
+def learner_on(device, network, double, cuda_graph=False):
+    # Adam with a large epsilon steps like SGD (lr * m / (sqrt(v) + 1)): with the usual 1e-8 its
+    # first steps are lr * sign(gradient), which turns rounding-level gradient differences into
+    # +-lr weight differences, a reason to compare nothing
     return Learner(
         copy.deepcopy(network),
         double=double,
         loss="huber",
         learning_rate=1e-3,
-        adam_eps=1e-8,
+        adam_eps=1.0,
         grad_clip_norm=10.0,
         target_update_every=2,
         tau=1.0,
         device=torch.device(device),
+        cuda_graph=cuda_graph,
     )
 
 
@@ -74,6 +79,50 @@ def test_learner_updates_on_cuda_match_the_cpu(double, no_tf32):
         assert torch.allclose(on_gpu, value, rtol=1e-3, atol=1e-5), name
     obs = random_batch(rng).obs
     np.testing.assert_allclose(gpu.q_values(obs), cpu.q_values(obs), rtol=1e-3, atol=1e-4)
+
+
+def nature_network():
+    torch.manual_seed(0)
+    return build_q_network("nature", True, (84, 84, 1), np.dtype(np.uint8), 4, 9)
+
+
+def atari_batch(rng):
+    return random_batch(rng, size=32, frame=(84, 84, 1), n_actions=9, stack=4)
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_graphed_updates_equal_eager_ones(double, no_tf32):
+    network = nature_network()
+    eager = learner_on("cuda", network, double)
+    graphed = learner_on("cuda", network, double, cuda_graph=True)
+    rng = np.random.default_rng(2)
+    for _ in range(5):  # target syncs after updates 2 and 4, outside the graph
+        batch = atari_batch(rng)
+        assert float(graphed.update(batch)) == pytest.approx(float(eager.update(batch)), rel=1e-4)
+    assert graphed.graphed.graph is not None and eager.graphed is None
+    for name, value in eager.online.state_dict().items():
+        assert torch.allclose(graphed.online.state_dict()[name], value, rtol=1e-3, atol=1e-6)
+    for name, value in eager.target.state_dict().items():
+        assert torch.allclose(graphed.target.state_dict()[name], value, rtol=1e-3, atol=1e-6)
+
+
+def test_a_graphed_learners_checkpoint_resumes_on_the_cpu_and_on_the_gpu(no_tf32):
+    rng = np.random.default_rng(3)
+    first = learner_on("cuda", nature_network(), True, cuda_graph=True)
+    for _ in range(3):
+        first.update(atari_batch(rng))
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, map_location="cpu", weights_only=False)  # as RunDir loads it
+    cpu = learner_on("cpu", nature_network(), True)
+    graphed = learner_on("cuda", nature_network(), True, cuda_graph=True)
+    cpu.load_state_dict(state)
+    graphed.load_state_dict(state)
+    for _ in range(3):  # the warm-up before recording must leave Adam's moments as loaded
+        batch = atari_batch(rng)
+        assert float(graphed.update(batch)) == pytest.approx(float(cpu.update(batch)), rel=1e-4)
+    assert graphed.grad_updates == cpu.grad_updates == 6
 
 
 def test_device_auto_picks_the_gpu():

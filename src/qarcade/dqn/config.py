@@ -99,6 +99,9 @@ class DQNConfig:
     # --- machine ---
     seed: int = _f(0, "seed of every random generator")
     device: str = _f("auto", "auto picks CUDA when present", ("auto", "cpu", "cuda"))
+    cuda_graph: bool = _f(
+        True, "GPU: record one update as a CUDA graph and replay it per batch (no effect on CPU)"
+    )
     torch_threads: int = _f(0, "torch CPU threads (0 = one per core)")
 
     def __post_init__(self):

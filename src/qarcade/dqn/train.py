@@ -55,6 +55,7 @@ RESUMABLE_FIELDS = {
     "checkpoint_every_steps",
     "video",
     "device",
+    "cuda_graph",
     "torch_threads",
 }
 
@@ -170,6 +171,7 @@ def train(
         target_update_every=config.target_update_every,
         tau=config.tau,
         device=device,
+        cuda_graph=config.cuda_graph,
     )
     replay = ReplayBuffer(
         config.buffer_size,

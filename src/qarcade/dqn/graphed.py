@@ -1,0 +1,90 @@
+"""One DQN update recorded as a CUDA graph and replayed for every batch.
+
+On a GPU a Nature-CNN update of batch 32 is a few hundred small kernels: launched one by one from
+Python they take several milliseconds of CPU time while the GPU itself needs a fraction of that
+(measured on an H100: 4.5 ms per update, 78% of a Ms. Pac-Man run's wall time). A CUDA graph
+records the kernels of ``Learner.gradient_step`` (both forwards, the TD target, the loss, the
+backward, gradient clipping and the fused Adam step) once, on fixed input tensors; each update then
+copies its batch into those tensors and replays the graph with one launch. The math is the eager
+step's: same kernels, same order. Target-network syncs stay outside the graph (every k updates).
+
+Recording needs a few eager warm-up steps first (cuDNN picks its algorithms, the allocator
+settles). They run with learning rate 0 and every parameter and Adam moment is put back after them,
+so the warm-up changes nothing the run learns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qarcade.dqn.replay import Batch
+
+WARMUP_STEPS = 3
+
+
+def batch_arrays(batch: Batch) -> tuple[np.ndarray, ...]:
+    """The arrays of a batch in ``Learner.gradient_step``'s argument order."""
+    return batch.obs, batch.actions, batch.returns, batch.discounts, batch.next_obs
+
+
+class GraphedUpdate:
+    """``learner.gradient_step`` as a replayed CUDA graph; recorded at the first ``step``."""
+
+    def __init__(self, learner):
+        self.learner = learner
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.inputs: list[torch.Tensor] = []  # fixed device tensors the graph reads
+        self.loss: torch.Tensor | None = None  # the fixed 0-d tensor the graph writes
+
+    def reset(self) -> None:
+        """Forget the recording (the optimiser's state tensors were replaced)."""
+        self.graph = None
+
+    def step(self, batch: Batch) -> torch.Tensor:
+        """One gradient step on ``batch``; the loss as a fresh 0-d device tensor."""
+        if self.graph is None:
+            self._record(batch)
+        for fixed, array in zip(self.inputs, batch_arrays(batch), strict=True):
+            fixed.copy_(torch.from_numpy(array), non_blocking=True)
+        self.graph.replay()
+        return self.loss.clone()  # the next replay overwrites self.loss
+
+    def _record(self, batch: Batch) -> None:
+        learner = self.learner
+        device = learner.device
+        self.inputs = [torch.from_numpy(array).to(device) for array in batch_arrays(batch)]
+        self._warm_up()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.loss = learner.gradient_step(*self.inputs)
+
+    def _warm_up(self) -> None:
+        """A few eager steps on a side stream that leave parameters and Adam's state as found."""
+        learner, optimizer = self.learner, self.learner.optimizer
+        parameters = list(learner.online.parameters())
+        saved_parameters = [p.detach().clone() for p in parameters]
+        saved_state = {
+            p: {k: v.clone() for k, v in optimizer.state[p].items()}
+            for p in parameters
+            if p in optimizer.state
+        }
+        rates = [group["lr"] for group in optimizer.param_groups]
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(WARMUP_STEPS):
+                learner.gradient_step(*self.inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
+        with torch.no_grad():
+            for p, saved in zip(parameters, saved_parameters, strict=True):
+                p.copy_(saved)
+                for name, value in optimizer.state[p].items():
+                    if p in saved_state:
+                        value.copy_(saved_state[p][name])
+                    else:  # a fresh optimiser: zero moments and step count act as none
+                        value.zero_()
