@@ -15,6 +15,7 @@ from gymnasium.vector import AutoresetMode
 
 import qarcade  # noqa: F401 - registers the environments
 from qarcade.envs.gridworld import (
+    UNIFORM_CHUNK,
     GridCore,
     GridWorldEnv,
     GridWorldVectorEnv,
@@ -258,6 +259,60 @@ def test_same_step_autoreset_returns_final_obs_in_info():
     np.testing.assert_array_equal(np.stack(s_info["final_obs"]), n_obs)
     reset_obs, *_ = nxt.step(np.array([0, 0]))
     np.testing.assert_array_equal(s_obs, reset_obs)
+
+
+def test_copies_play_their_own_stream_across_buffer_refills():
+    """Each copy plays like a lone env seeded alike, over several refills of the uniform
+    buffer (UNIFORM_CHUNK steps each), although copies eat (and so draw) at different rates
+    and some are reset mid-run: a refill must keep every copy's unused uniforms first."""
+    n, steps = 5, 3 * UNIFORM_CHUNK
+    vector = GridWorldVectorEnv(n, max_episode_steps=None)
+    singles = [GridWorldEnv() for _ in range(n)]
+    _, info = vector.reset(seed=40)
+    for i, env in enumerate(singles):
+        env.reset(seed=40 + i)
+    rng = np.random.default_rng(5)
+    draws = np.zeros(n, int)
+    for step in range(steps):
+        if step % 97 == 96:  # copies 1 and 3 start over (7 draws each), the others play on
+            mask = np.arange(n) % 2 == 1
+            _, info = vector.reset(options={"reset_mask": mask})
+            for i in np.flatnonzero(mask):
+                singles[i].reset()
+        actions = rng.integers(0, 4, n)
+        _, rewards, _, truncated, info = vector.step(actions)
+        assert not truncated.any()
+        draws += rewards != 0
+        for i, env in enumerate(singles):
+            _, reward, _, _, s_info = env.step(int(actions[i]))
+            assert reward == rewards[i]
+            for key in ("hero", "goals", "fires"):
+                np.testing.assert_array_equal(s_info[key], info[key][i])
+    assert draws.min() > UNIFORM_CHUNK // 4 and draws.max() > draws.min()  # unequal rates
+
+
+def test_each_copy_truncates_after_its_own_max_episode_steps():
+    """Truncation is counted per copy, also when copies were reset at different steps."""
+    for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP, AutoresetMode.DISABLED):
+        env = GridWorldVectorEnv(3, max_episode_steps=4, autoreset_mode=mode)
+        env.reset(seed=2)
+        age = np.zeros(3, int)  # steps in the current episode, counted here
+        pending = np.zeros(3, bool)  # NEXT_STEP: truncated last step, reset by this one
+        for step in range(25):
+            if step in (2, 9):
+                env.reset(options={"reset_mask": np.array([False, True, step == 9])})
+                age[1] = 0
+                age[2] = 0 if step == 9 else age[2]
+                pending[1] = False
+                pending[2] = False if step == 9 else pending[2]
+            _, _, _, truncated, _ = env.step(np.zeros(3, np.int64))
+            age = np.where(pending, 0, age + 1)
+            want = age >= 4
+            np.testing.assert_array_equal(truncated, want, err_msg=f"{mode} step {step}")
+            if mode == AutoresetMode.SAME_STEP:
+                age[want] = 0
+            pending = want if mode == AutoresetMode.NEXT_STEP else pending
+        assert mode != AutoresetMode.DISABLED or truncated[0]  # stays truncated, never reset
 
 
 def test_reset_mask_resets_only_chosen_copies():

@@ -165,10 +165,11 @@ class GridCore:
         self._ones = np.ones(N_OBJECTS - 1, np.int64)  # (6,)
         self._xy = cells_xy(np.arange(self.size * self.size), self.size)  # (S*S, 2)
         # Full view, drawn straight at frame width: each copy's H bordered rows of 84*3 bytes
-        # start from the empty board, then each object writes its colour over its cell's block
-        # of pixel columns. When 84 is a multiple of H the blocks are uniform and a row is H
-        # blocks of 3*block bytes (one write per object); otherwise 255 goes into the object's
-        # channel at each pixel column of its cell (padded to the widest block by repetition).
+        # start from the empty board, each object writes its colour over its cell's block of
+        # pixel columns, and each row is repeated down. When 84 is a multiple of H the blocks
+        # are uniform: one pixel row of a cell's block (3*block bytes) is one item of a void
+        # dtype, so a single np.put paints every object of every copy. Otherwise 255 goes into
+        # the object's channel at each pixel column of its cell (padded to the widest block).
         side = self.size + 2
         self._px_cell = pixel_cells(side)  # (84,) bordered cell shown by each pixel row/column
         self._block_px = FRAME_PX // side if FRAME_PX % side == 0 else None
@@ -194,19 +195,19 @@ class GridCore:
             colours = np.zeros((N_OBJECTS, 3), np.uint8)  # (7, 3) RGB of each slot
             colours[np.arange(N_OBJECTS), SLOT_CHANNEL] = 255
             self._slot_block = np.tile(colours, self._block_px)  # (7, 3*block) one block row
-            # A row of a cell's block (3*block bytes) as one item of a void dtype, so that one
-            # np.put paints many blocks: items of a copy's H rows (fresh frames), of a copy's
-            # 84 pixel rows (kept frames).
-            self._block_dtype = np.dtype(f"V{3 * self._block_px}")
+            self._block_dtype = np.dtype(f"V{3 * self._block_px}")  # one block's pixel row
             self._slot_item = self._slot_block.view(self._block_dtype).reshape(-1)  # (7,)
-            self._black_item = np.zeros(1, self._block_dtype)
             self._slot_paint = np.repeat(self._slot_item[:, None], self._block_px, axis=1)
+            self._black_item = np.zeros(1, self._block_dtype)
+            # fresh frames: the rows are a kept buffer, so that the only large allocation of a
+            # step is the frames (malloc then hands back the last step's, still in cache)
             self._empty_rows_n = np.tile(self._empty_rows, (n, 1, 1))  # (N, H, 252)
-            self._row_item = self._cell_index  # (S*S,) a cell's item in one copy's H rows
+            self._rows = self._empty_rows_n.copy()  # (N, H, 252), H*H items a copy
             self._copy_row_items = np.arange(n)[:, None] * side * side  # (N, 1)
-            self._frame_items = FRAME_PX * side  # items in one copy's frame
-            self._frame_item = ((y + 1) * self._block_px)[:, None] + np.arange(self._block_px)
-            self._frame_item = self._frame_item * side + (x + 1)[:, None]  # (S*S, block)
+            # kept frames: 84*H items a copy; a cell's block is its item in 12 pixel rows
+            self._frame_items = FRAME_PX * side
+            block_rows = ((y + 1) * self._block_px)[:, None] + np.arange(self._block_px)
+            self._frame_item = block_rows * side + (x + 1)[:, None]  # (S*S, block)
         else:
             block_px = [np.flatnonzero(self._px_cell == col) for col in range(side)]
             widest = max(len(cols) for cols in block_px)
@@ -355,17 +356,19 @@ class GridCore:
         if self.partial if partial is None else partial:
             # colour codes (bit 0 red, 1 green, 2 blue) of every bordered cell, the 9 codes
             # around each hero, then each code's 28-pixel block row
-            codes = np.empty((n, side * side), np.uint8)  # (N, H*H)
-            codes[:] = self._empty_codes
-            codes[self._copy_index, self._cell_index[self.cells]] = self._slot_code
-            window = codes[self._copy_index, self._window_of_hero[self.cells[:, 0]]]  # (N, 9)
-            rows = self._code_block[window].reshape(n, PARTIAL_CELLS, FRAME_PX * 3)
+            codes = np.tile(self._empty_codes, n)  # (N*H*H,)
+            first = self._copy_index * (side * side)  # (N, 1) each copy's first code
+            np.put(codes, self._cell_index.take(self.cells) + first, self._slot_code)  # (N, 7)
+            window = codes.take(self._window_of_hero.take(self.cells[:, 0], axis=0) + first)
+            rows = self._code_block.take(window, axis=0)  # (N, 9, 84)
+            rows = rows.reshape(n, PARTIAL_CELLS, FRAME_PX * 3)
             frames = rows.repeat(FRAME_PX // PARTIAL_CELLS, axis=1)  # (N, 84, 252)
             return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
         if self._block_px is not None:
-            rows = self._empty_rows_n.copy()  # (N, H, 252)
+            rows = self._rows  # (N, H, 252), kept: no large allocation besides the frames
+            np.copyto(rows, self._empty_rows_n)
             items = rows.view(self._block_dtype).reshape(-1)  # (N*H*H,) cell block rows
-            at = self._row_item.take(self.cells) + self._copy_row_items  # (N, 7)
+            at = self._cell_index.take(self.cells) + self._copy_row_items  # (N, 7)
             np.put(items, at, self._slot_item)  # item i of at gets slot i % 7
             frames = np.repeat(rows, self._block_px, axis=1)  # (N, 84, 252)
             return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
