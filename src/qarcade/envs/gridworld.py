@@ -199,11 +199,12 @@ class GridCore:
             self._slot_item = self._slot_block.view(self._block_dtype).reshape(-1)  # (7,)
             self._slot_paint = np.repeat(self._slot_item[:, None], self._block_px, axis=1)
             self._black_item = np.zeros(1, self._block_dtype)
-            # fresh frames: the rows are a kept buffer, so that the only large allocation of a
-            # step is the frames (malloc then hands back the last step's, still in cache)
-            self._empty_rows_n = np.tile(self._empty_rows, (n, 1, 1))  # (N, H, 252)
-            self._rows = self._empty_rows_n.copy()  # (N, H, 252), H*H items a copy
+            # fresh frames: the rows are a kept buffer, repainted where objects were and are,
+            # so that the only large allocation of a step is the frames (which malloc then
+            # takes from the last step's, still in cache)
+            self._rows = np.tile(self._empty_rows, (n, 1, 1))  # (N, H, 252), H*H items a copy
             self._copy_row_items = np.arange(n)[:, None] * side * side  # (N, 1)
+            self._rows_at = np.repeat(self._copy_row_items + side + 1, N_OBJECTS, axis=1)
             # kept frames: 84*H items a copy; a cell's block is its item in 12 pixel rows
             self._frame_items = FRAME_PX * side
             block_rows = ((y + 1) * self._block_px)[:, None] + np.arange(self._block_px)
@@ -365,12 +366,12 @@ class GridCore:
             frames = rows.repeat(FRAME_PX // PARTIAL_CELLS, axis=1)  # (N, 84, 252)
             return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
         if self._block_px is not None:
-            rows = self._rows  # (N, H, 252), kept: no large allocation besides the frames
-            np.copyto(rows, self._empty_rows_n)
-            items = rows.view(self._block_dtype).reshape(-1)  # (N*H*H,) cell block rows
+            items = self._rows.view(self._block_dtype).reshape(-1)  # (N*H*H,) block rows
             at = self._cell_index.take(self.cells) + self._copy_row_items  # (N, 7)
-            np.put(items, at, self._slot_item)  # item i of at gets slot i % 7
-            frames = np.repeat(rows, self._block_px, axis=1)  # (N, 84, 252)
+            np.put(items, self._rows_at, self._black_item)  # blank the objects drawn last...
+            np.put(items, at, self._slot_item)  # ...draw them now: item i of at gets slot i % 7
+            self._rows_at = at
+            frames = np.repeat(self._rows, self._block_px, axis=1)  # (N, 84, 252)
             return frames.reshape(n, FRAME_PX, FRAME_PX, 3)
         rows = np.empty((n, side, FRAME_PX * 3), np.uint8)  # (N, H, 252)
         rows[:] = self._empty_rows
