@@ -9,10 +9,15 @@ core; the baseline is re-timed next to every contender and the ratios are median
 renders the sampled batch with ``upscale``); they do less work per step than the baseline, so
 read them as what a training loop that keeps grids gains, not as the same output. ``copy=False``
 rows return the same frames, but in one buffer the env keeps and repaints cell by cell (only
-cells that changed), as Gymnasium's ``SyncVectorEnv(copy=False)`` may reuse its array. Usage:
+cells that changed), as Gymnasium's ``SyncVectorEnv(copy=False)`` may reuse its array.
+``bound`` rows time a part alone: writing fresh frames, copying kept ones, or the vector env
+with its frames only filled (the game plus a fresh-frame write at memset speed, no drawing).
+``--profile`` prints where a 64-copy step goes (CPU seconds, so that other processes on the
+machine move it less), against the 100x budget: 64 baseline steps / 100. Usage:
 
-    .venv/bin/python benchmarks/bench_gridworld.py            # about 45 s
+    .venv/bin/python benchmarks/bench_gridworld.py            # about 50 s
     .venv/bin/python benchmarks/bench_gridworld.py --rounds 9 --json
+    .venv/bin/python benchmarks/bench_gridworld.py --profile  # about 40 s
 """
 
 from __future__ import annotations
@@ -188,15 +193,125 @@ def frame_copy_stepper(copies):
     return step
 
 
+def filled_frames_stepper(copies):
+    """The vector env with its fresh frames only filled, not drawn: the game, the info and the
+    bookkeeping, plus writing 1.35 MB of fresh frames at memset speed. Its rate bounds any
+    default (copy=True) step of this core that returns fresh pixel frames."""
+    env = gym.make_vec("qarcade/GridWorld-v0", num_envs=copies)
+    env.reset(seed=0)
+
+    def filled(partial=None):
+        frames = np.empty((copies, 84, 84, 3), np.uint8)
+        frames.fill(0)
+        return frames
+
+    env.unwrapped.core.frames = filled
+    actions = np.random.default_rng(0).integers(0, 4, (256, copies))
+    counter = itertools.count()
+
+    def step():
+        env.step(actions[next(counter) & 0xFF])
+        return copies
+
+    return step
+
+
+# --- where a step goes ---
+def cpu_seconds_per_call(call, calls, rounds):
+    """The fewest CPU seconds per ``call()`` over ``rounds`` runs of ``calls`` calls."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.process_time() - start) / calls)
+    return best
+
+
+def profile(copies, rounds):
+    """CPU microseconds of the parts of a ``copies``-copy step, each timed alone in the loop it
+    runs in (the frames by difference: the env step minus the step with frames not drawn)."""
+    actions = np.random.default_rng(0).integers(0, 4, (256, copies))
+    counter = itertools.count()
+
+    def env_step(**kwargs):
+        env = gym.make_vec("qarcade/GridWorld-v0", num_envs=copies, **kwargs)
+        env.reset(seed=0)
+        return env, lambda: env.step(actions[next(counter) & 0xFF])
+
+    default, default_step = env_step()
+    _, kept_step = env_step(copy=False)
+    game, game_step = env_step()
+    core = game.unwrapped.core
+    drawn = core.frames()
+    core.frames = lambda partial=None: drawn  # the same frames every step: none drawn
+    refill, refill_seconds = core._refill, [0.0]
+
+    def timed_refill():
+        start = time.process_time()
+        refill()
+        refill_seconds[0] += time.process_time() - start
+
+    core._refill = timed_refill
+    calls, us = 2000, 1e6
+    baseline = cpu_seconds_per_call(baseline_stepper(False), calls, rounds)
+    parts = {}
+    for name, step in (
+        ("vector env step, copy=True (default)", default_step),
+        ("vector env step, copy=False", kept_step),
+        ("vector env step, frames not drawn", game_step),
+    ):
+        parts[name] = cpu_seconds_per_call(step, calls, rounds)
+    refills_per_step = refill_seconds[0] / (rounds * calls)  # all in the not-drawn loop
+    parts["  rules (GridCore.step)"] = cpu_seconds_per_call(
+        lambda: core.step(actions[next(counter) & 0xFF]), calls, rounds
+    )
+    parts["  of which uniform refills, amortised"] = refills_per_step
+    parts["  info dict (GridCore.infos)"] = cpu_seconds_per_call(core.infos, calls, rounds)
+    check = default.unwrapped._check_actions
+    parts["  action check"] = cpu_seconds_per_call(lambda: check(actions[0]), calls, rounds)
+    game_only = parts["vector env step, frames not drawn"]
+    parts["  autoreset, truncation, Python calls (rest)"] = (
+        game_only
+        - sum(parts[name] for name in ("  rules (GridCore.step)", "  info dict (GridCore.infos)"))
+        - parts["  action check"]
+    )
+    parts["  fresh frames (default minus not drawn)"] = (
+        parts["vector env step, copy=True (default)"] - game_only
+    )
+    parts["  kept frames (copy=False minus not drawn)"] = (
+        parts["vector env step, copy=False"] - game_only
+    )
+    parts["GridCore.frames() alone, not in a step loop"] = cpu_seconds_per_call(
+        default.unwrapped.core.frames, calls, rounds
+    )
+    parts["np.repeat writing 64 frames alone"] = cpu_seconds_per_call(
+        frame_write_stepper(copies), calls, rounds
+    )
+    parts["np.empty + fill of 64 frames alone (memset)"] = cpu_seconds_per_call(
+        lambda: np.empty((copies, 84, 84, 3), np.uint8).fill(0), calls, rounds
+    )
+    budget = baseline * copies / 100
+    print(f"where a {copies}-copy step goes: CPU us, min of {rounds} runs of {calls} calls")
+    print(f"lab baseline {baseline * us:.1f} us a step; 100x budget for {copies} copies:")
+    print(f"{copies} baseline steps / 100 = {budget * us:.1f} us")
+    for name, seconds in parts.items():
+        print(f"{name:46} {seconds * us:8.1f} us {seconds / budget:6.0%} of budget")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.4, help="time per measurement")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; each remeasures all")
     parser.add_argument("--partial", action="store_true", help="the 3x3 partial view")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--profile", action="store_true", help="where a 64-copy step goes")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core: ratios per core
+    if args.profile:
+        profile(64, args.rounds)
+        return
 
     steppers = {
         "lab baseline (object list + PIL resize per channel)": baseline_stepper(args.partial)
@@ -210,6 +325,7 @@ def main() -> None:
         )
     steppers["bound: only writing 64 fresh frames per step"] = frame_write_stepper(64)
     steppers["bound: only copying 64 kept frames per step"] = frame_copy_stepper(64)
+    steppers["bound: vector env, 64 copies, frames filled"] = filled_frames_stepper(64)
     for copies in VECTOR_COPIES[1:]:
         steppers[f"vector env, {copies} copies, obs_type=grid"] = vector_stepper(
             args.partial, copies, "grid"
