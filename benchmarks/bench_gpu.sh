@@ -4,9 +4,10 @@
 #     bash benchmarks/bench_gpu.sh OUT_DIR [ATARI_MINUTES]
 #
 # 1. the CUDA tests (tests/test_gpu.py); 2. `make demo`'s run (D3QN, fast preset, gridworld to the
-# lab's goal) on the GPU and on the same machine's CPU cores; 3. where a Ms. Pac-Man training step's
-# time goes on the GPU (benchmarks/bench_dqn_overhead.py); 4. D3QN on Ms. Pac-Man (atari preset,
-# 16 envs) for ATARI_MINUTES (default 5) with a greedy evaluation every 100k env steps.
+# lab's goal) on the GPU with and without the CUDA graph, and on the same machine's CPU cores;
+# 3. where a Ms. Pac-Man training step's time goes on the GPU, eager and graphed
+# (benchmarks/bench_dqn_overhead.py); 4. D3QN on Ms. Pac-Man (atari preset, 16 envs) for
+# ATARI_MINUTES (default 5) with a greedy evaluation every 100k env steps. About 10 minutes with 5.
 # Runs with the machine's own python3 (torch with CUDA); wheels in .whl/ (gymnasium, ale-py, for
 # machines without a package index) are installed to /tmp/site first. Writes OUT_DIR/log.txt,
 # OUT_DIR/runs.tar.gz (the run directories without checkpoints) and OUT_DIR/*.json.
@@ -36,22 +37,28 @@ print('torch', torch.__version__, torch.version.cuda, '| gymnasium', gymnasium._
     echo "== 1. CUDA tests"
     timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 
-    echo "== 2. make demo's run (d3qn, fast preset, gridworld to the goal): GPU, then CPU"
-    for device in "$DEVICE" cpu; do
-        timeout 150 $QARCADE train gridworld --algo d3qn --device "$device" --no-video $EXTRA \
-            --no-progress --json --out "$RUNS/gridworld-$device" >"$OUT_DIR/gridworld-$device.json"
-        "$PYTHON" - "$OUT_DIR/gridworld-$device.json" <<'EOF'
+    echo "== 2. make demo's run (d3qn, fast preset, gridworld to the goal): GPU, GPU without"
+    echo "   the CUDA graph, then the CPU cores"
+    for run in "$DEVICE --cuda-graph" "$DEVICE --no-cuda-graph" "cpu"; do
+        name=$(echo "$run" | tr -d ' -')
+        timeout 150 $QARCADE train gridworld --algo d3qn --device $run --no-video $EXTRA \
+            --no-progress --json --out "$RUNS/gridworld-$name" >"$OUT_DIR/gridworld-$name.json"
+        "$PYTHON" - "$OUT_DIR/gridworld-$name.json" "$run" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 g = s["goal_reached_at"] or {}
-print(f"{s['device']}: goal {s['goal_reached']} at {g.get('step')} env steps, {g.get('wall_seconds')} s;"
-      f" {s['env_steps_per_second']} env steps/s; final greedy eval {s['final_eval']['mean']:.2f}")
+print(f"{sys.argv[2]}: goal {s['goal_reached']} at {g.get('step')} env steps, {g.get('wall_seconds')}"
+      f" s; {s['env_steps_per_second']} env steps/s; final greedy eval {s['final_eval']['mean']:.2f}")
 EOF
     done
 
-    echo "== 3. where a Ms. Pac-Man step's time goes on the GPU (atari preset, d3qn, 16 envs)"
-    timeout 150 "$PYTHON" benchmarks/bench_dqn_overhead.py --preset atari --algo d3qn --device "$DEVICE" \
-        --rounds "$ROUNDS" --set num_envs=16 --set warmup_steps=5000 --set buffer_size=100000
+    echo "== 3. where a Ms. Pac-Man step's time goes on the GPU (atari preset, d3qn, 16 envs),"
+    echo "   eager updates, then updates replayed as a CUDA graph"
+    for graph in false true; do
+        timeout 150 "$PYTHON" benchmarks/bench_dqn_overhead.py --preset atari --algo d3qn \
+            --device "$DEVICE" --rounds "$ROUNDS" --set num_envs=16 --set warmup_steps=5000 \
+            --set buffer_size=100000 --set cuda_graph=$graph
+    done
 
     echo "== 4. D3QN on Ms. Pac-Man for $MINUTES minutes (atari preset, 16 envs)"
     timeout "$("$PYTHON" -c "print(int($MINUTES * 60 + 150))")" $QARCADE train mspacman \
