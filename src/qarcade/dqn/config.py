@@ -50,7 +50,8 @@ class DQNConfig:
     )
     atari_backend: str = _f(
         "auto",
-        "Atari vector env: auto = ale-py's C++ one for standard, async processes for lab",
+        "Atari vector env: auto = ale-py's C++ one for standard (fastest; resume restarts the "
+        "games in progress), async processes for lab; sync and async resume step for step",
         ("auto", "ale", "async", "sync"),
     )
     # --- network ---
