@@ -102,13 +102,15 @@ def sb3_lab_dqn(lab, seed: int):
     return model
 
 
-def sb3_dqn(total_steps: int, lab, seed: int) -> tuple[float, int, int]:
-    """(seconds, parameters, gradient updates) of SB3 learning for ``total_steps`` env steps."""
+def sb3_dqn(total_steps: int, lab, seed: int) -> tuple[float, float, int, int]:
+    """(wall seconds of learn(), CPU seconds of construction and learn(), parameters, gradient
+    updates) of SB3 learning for ``total_steps`` env steps."""
+    start_cpu = time.process_time()
     model = sb3_lab_dqn(lab, seed)
-    parameters = count_parameters(model.policy.q_net)
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps)
-    return time.perf_counter() - start, parameters, model._n_updates
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    return seconds, cpu_seconds, count_parameters(model.policy.q_net), model._n_updates
 
 
 def sb3_to_goal(lab, seed: int, max_minutes: float, log_every_s: float = 60.0) -> dict:
@@ -183,17 +185,25 @@ def throughput(args) -> None:
     lab = lab_config()
     total = lab.warmup_steps + args.rounds * lab.train_every_steps
     config = dataclasses.replace(lab, max_steps=total, seed=args.seed)
+    # Warm both: first-use imports (torch's optimiser pulls in torch._dynamo, ~2 CPU s; the
+    # plot, matplotlib) are paid here, not by whichever side runs first.
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(dataclasses.replace(config, max_steps=60), run_dir, progress=False, log=_quiet)
+    sb3_dqn(60, lab, args.seed)
     qarcade_runs, qarcade_totals, sb3_runs = [], [], []
+    qarcade_cpu, sb3_cpu = [], []  # CPU seconds: less sensitive to a shared machine's load
     for _ in range(args.repeats):  # interleaved, best of each: the machine is noisy
         with tempfile.TemporaryDirectory() as run_dir:
-            start = time.perf_counter()
-            summary = train(config, run_dir, progress=False, log=lambda *a: None)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            summary = train(config, run_dir, progress=False, log=_quiet)
             qarcade_totals.append(time.perf_counter() - start)
-        # The loop as SB3's learn() is: without building the run directory, the final
-        # checkpoint (the replay, fsynced) and the plot, which SB3 does not write.
+            qarcade_cpu.append(time.process_time() - start_cpu)  # all of train()
+        # Wall time: the loop, as SB3's learn() is: without building the run directory, the
+        # final checkpoint (the replay, fsynced) and the plot, which SB3 does not write.
         qarcade_runs.append(summary["wall_seconds"])
-        sb3_seconds, sb3_parameters, sb3_updates = sb3_dqn(total, lab, args.seed)
+        sb3_seconds, cpu_seconds, sb3_parameters, sb3_updates = sb3_dqn(total, lab, args.seed)
         sb3_runs.append(sb3_seconds)
+        sb3_cpu.append(cpu_seconds)
     qarcade_seconds, qarcade_total, sb3_seconds = (
         min(qarcade_runs),
         min(qarcade_totals),
@@ -208,8 +218,12 @@ def throughput(args) -> None:
         "sb3_parameters": sb3_parameters,
         "sb3_grad_updates": sb3_updates,
         "speedup": sb3_seconds / qarcade_seconds,
+        "speedup_cpu_seconds": min(sb3_cpu) / min(qarcade_cpu),
         "qarcade_seconds_each": qarcade_runs,
         "sb3_seconds_each": sb3_runs,
+        "qarcade_cpu_seconds_each": qarcade_cpu,
+        "sb3_cpu_seconds_each": sb3_cpu,
+        "torch_threads": torch_threads(),
         "load_average": _load(),
     }
     if args.json:
@@ -224,7 +238,22 @@ def throughput(args) -> None:
         f"({total / qarcade_total:.0f} with setup, checkpoint and plot)"
     )
     print(f"  SB3:     {report['sb3_steps_per_second']:.0f} env steps/s")
-    print(f"ratio: qarcade is {report['speedup']:.2f}x SB3's speed (load {report['load_average']})")
+    print(
+        f"ratio: qarcade is {report['speedup']:.2f}x SB3's speed; "
+        f"{report['speedup_cpu_seconds']:.2f}x in CPU seconds (all of train() against SB3's "
+        f"construction and learn(); {report['torch_threads']} torch threads, load "
+        f"{report['load_average']})"
+    )
+
+
+def _quiet(*args) -> None:
+    pass
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _load() -> str:
