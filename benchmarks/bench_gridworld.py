@@ -3,8 +3,9 @@
 The baseline is written here the way the lab's original gridworld works: a list of objects
 that the step loops over, a respawn that lists every free position, and an image rebuilt each
 step and resized channel by channel with an image library (PIL, nearest neighbour). It plays the
-same game. Every figure is measured in the same run, pinned to one CPU core, so ratios are per
-core; the baseline is re-timed next to every contender and the ratios are medians.
+same game. Every figure is measured in the same run, pinned to one CPU core, in steps per CPU
+second of that core (so ratios are per core, and time descheduled while other processes run
+does not count); the baseline is re-timed next to every contender and the ratios are medians.
 ``obs_type=grid`` rows return the small bordered grid instead of the 84x84x3 frame (a replay
 renders the sampled batch with ``upscale``); they do less work per step than the baseline, so
 read them as what a training loop that keeps grids gains, not as the same output. ``copy=False``
@@ -12,12 +13,12 @@ rows return the same frames, but in one buffer the env keeps and repaints cell b
 cells that changed), as Gymnasium's ``SyncVectorEnv(copy=False)`` may reuse its array.
 ``bound`` rows time a part alone: writing fresh frames, copying kept ones, or the vector env
 with its frames only filled (the game plus a fresh-frame write at memset speed, no drawing).
-``--profile`` prints where a 64-copy step goes (CPU seconds, so that other processes on the
-machine move it less), against the 100x budget: 64 baseline steps / 100. Usage:
+``--profile`` prints where a 64-copy step goes in CPU microseconds, against the 100x budget
+(64 baseline steps / 100). Usage:
 
-    .venv/bin/python benchmarks/bench_gridworld.py            # about 50 s
+    .venv/bin/python benchmarks/bench_gridworld.py            # about 50 s of CPU
     .venv/bin/python benchmarks/bench_gridworld.py --rounds 9 --json
-    .venv/bin/python benchmarks/bench_gridworld.py --profile  # about 40 s
+    .venv/bin/python benchmarks/bench_gridworld.py --profile  # about 15 s
 """
 
 from __future__ import annotations
@@ -117,9 +118,12 @@ class LabGridWorld:
 
 # --- timing ---
 def rate(step, seconds):
-    """Call ``step()`` (which returns how many env steps it took) for ``seconds``: steps/s."""
-    steps, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
+    """Call ``step()`` (which returns how many env steps it took) for ``seconds`` of this
+    process's CPU time: steps per CPU second. Pinned to one core, that is steps per second of
+    the core; time spent descheduled while other processes run does not count, so a loaded
+    machine moves the figures less than a wall clock would."""
+    steps, start = 0, time.process_time()
+    while (elapsed := time.process_time() - start) < seconds:
         for _ in range(10):
             steps += step()
     return steps / elapsed
@@ -343,7 +347,7 @@ def main() -> None:
     rows = [
         {
             "what": name,
-            "steps_per_s": float(np.median(rates[name])),
+            "steps_per_cpu_s": float(np.median(rates[name])),
             "ratio": float(np.median(ratios[name])),
         }
         for name in steppers
@@ -353,9 +357,9 @@ def main() -> None:
         return
     view = "partial 3x3 view" if args.partial else "full view"
     print(f"gridworld 5x5, {view}, random actions, one core, median of {args.rounds} rounds")
-    print(f"{'':52} {'steps/s':>11} {'x baseline':>11}")
+    print(f"{'':52} {'steps/CPU s':>11} {'x baseline':>11}")
     for row in rows:
-        print(f"{row['what']:52} {row['steps_per_s']:11,.0f} {row['ratio']:10.1f}x")
+        print(f"{row['what']:52} {row['steps_per_cpu_s']:11,.0f} {row['ratio']:10.1f}x")
 
 
 if __name__ == "__main__":
