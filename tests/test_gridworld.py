@@ -20,6 +20,7 @@ from qarcade.envs.gridworld import (
     GridWorldEnv,
     GridWorldVectorEnv,
     bordered_grids,
+    kth_free_cell,
     parse_actions,
     partial_windows,
     play_actions,
@@ -172,14 +173,27 @@ def test_reset_places_objects_uniformly():
 
 
 def test_respawn_is_uniform_over_free_cells():
-    core = GridCore(1, size=3)
-    core.set_rng(0, np.random.default_rng(0))
-    occupied = np.array([[0, 2, 4, 5, 7, 8]])  # free: 1, 3, 6
-    one = np.zeros(1, np.int64)
-    draws = [int(core._free_cells(one, occupied, 6)[0]) for _ in range(3000)]
-    counts = np.bincount(draws, minlength=9)
-    assert set(np.flatnonzero(counts)) == {1, 3, 6}
-    assert all(900 < counts[c] < 1100 for c in (1, 3, 6))
+    """3000 copies of one 3x3 layout; each hero steps right onto a goal, which must reappear
+    uniformly on the 3 cells free of every object (the hero's new cell included)."""
+    core = GridCore(3000, size=3)
+    for copy in range(core.num_envs):
+        core.set_rng(copy, np.random.default_rng(copy))
+    core.cells[:] = [0, 1, 2, 4, 5, 7, 8]  # hero at 0, goals 1 2 4 5, fires 7 8; free: 3, 6
+    rewards = core.step(np.full(core.num_envs, 3))  # right: onto the goal at 1
+    assert (rewards == 1.0).all() and (core.cells[:, 0] == 1).all()
+    np.testing.assert_array_equal(core.cells[:, 2:], np.tile([2, 4, 5, 7, 8], (3000, 1)))
+    counts = np.bincount(core.cells[:, 1], minlength=9)
+    assert set(np.flatnonzero(counts)) == {0, 3, 6}
+    assert all(900 < counts[c] < 1100 for c in (0, 3, 6))
+
+
+def test_kth_free_cell_counts_past_the_taken_cells():
+    rng = np.random.default_rng(0)
+    for m in (0, 1, 6, 7, 12):
+        taken = np.stack([rng.permutation(25)[:m] for _ in range(50)]).reshape(50, m)
+        k = rng.integers(0, 25 - m, 50)
+        want = [[c for c in range(25) if c not in row][i] for row, i in zip(taken, k, strict=True)]
+        np.testing.assert_array_equal(kth_free_cell(k, taken), want)
 
 
 def step_pair(vector, singles, actions, single_needs_reset):

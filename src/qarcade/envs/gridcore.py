@@ -55,6 +55,7 @@ ACTION_NAMES = ("up", "down", "left", "right")
 PARTIAL_CELLS = 3
 OBS_TYPES = ("pixels", "grid")  # 84x84x3 frames, or the small grid they are scaled from
 UNIFORM_CHUNK = 256  # uniforms drawn from a copy's Generator at a time
+_RANK, _ONE = np.arange(N_OBJECTS), np.ones(N_OBJECTS, np.int64)  # made once, not per call
 
 
 def check_size(size: int) -> int:
@@ -121,6 +122,23 @@ def upscale(grids: np.ndarray, px: int = FRAME_PX) -> np.ndarray:
     return rows[:, cell_of_px, :].reshape(n, px, px, 3)  # rows scaled
 
 
+def kth_free_cell(k: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """The ``k`` (K,)-th cell (counting from 0) not among the distinct ``taken`` (K, M) cells
+    of each row: k plus the number of taken cells before it, (K,) int64.
+
+    Taken cell j in ascending order (t_j) lies before it exactly when the free cells before
+    t_j, which are t_j - j, are at most k. With k uniform in [0, S*S - M) it is a uniformly
+    random free cell.
+    """
+    m = taken.shape[1]
+    rank, one = (_RANK[:m], _ONE[:m]) if m <= N_OBJECTS else (np.arange(m), np.ones(m, np.int64))
+    free_before = np.sort(taken, axis=1)  # (K, M)
+    free_before -= rank
+    before = (free_before <= k[:, None]) @ one  # (K,); matmul: fewer steps than sum(axis=1)
+    before += k
+    return before
+
+
 class GridCore:
     """N gridworld games as numpy arrays: the state, the rules and the frame; no Gymnasium.
 
@@ -149,8 +167,6 @@ class GridCore:
         self._headroom = 0
         self._respawn_choices = self.size * self.size - (N_OBJECTS - 1)  # free cells at respawn
         self._respawn_k = np.zeros(n * UNIFORM_CHUNK, np.int64)  # floor(uniform * choices)
-        self._ranks = np.arange(N_OBJECTS - 1)  # (6,)
-        self._ones = np.ones(N_OBJECTS - 1, np.int64)  # (6,)
         self._xy = cells_xy(np.arange(self.size * self.size), self.size)  # (S*S, 2)
         # Full view, drawn straight at frame width: each copy's H bordered rows of 84*3 bytes
         # start from the empty board, each object writes its colour over its cell's block of
@@ -238,36 +254,28 @@ class GridCore:
         self._respawn_k = (self._uniforms * self._respawn_choices).astype(np.int64).reshape(-1)
         self._headroom = UNIFORM_CHUNK
 
-    def _uniform(self, copies: np.ndarray) -> np.ndarray:
-        """One uniform in [0, 1) for each of ``copies`` (distinct indices), (K,) float64."""
-        if self._headroom < 1:
+    def _uniforms_of(self, copies: np.ndarray, count: int) -> np.ndarray:
+        """The next ``count`` uniforms in [0, 1) of each of ``copies`` (distinct), used up:
+        (K, count) float64."""
+        if self._headroom < count:
             self._refill()
-        self._headroom -= 1
+        self._headroom -= count
         at = self._next[copies]  # (K,)
-        self._next[copies] = at + 1
-        return self._uniforms.reshape(-1).take(at)
-
-    def _free_cells(self, copies: np.ndarray, taken: np.ndarray, n_taken: int) -> np.ndarray:
-        """A uniformly random cell free of ``taken`` (K, M) cells, for each of ``copies``.
-
-        Each row of ``taken`` holds ``n_taken`` distinct cells; any other entries are ``S*S``
-        (no cell). Draw k uniform in [0, S*S - n_taken) and return the k-th free cell (counting
-        from 0): k plus the number of taken cells before it. Taken cell j in ascending order
-        (t_j) lies before it exactly when the free cells before t_j, t_j - j, are at most k.
-        """
-        n_cells = self.size * self.size
-        k = (self._uniform(copies) * (n_cells - n_taken)).astype(np.int64)  # (K,)
-        free_before = np.sort(taken, axis=1) - np.arange(taken.shape[1])  # (K, M)
-        return k + (free_before <= k[:, None]).sum(axis=1)
+        self._next[copies] = at + count
+        return self._uniforms.reshape(-1).take(at[:, None] + np.arange(count))
 
     # --- the rules ---
     def place(self, copies: np.ndarray) -> None:
-        """Start a new game in each of ``copies``: the 7 objects one by one on free cells."""
+        """Start a new game in each of ``copies``: the 7 objects one by one, each on a
+        uniformly random cell free of the ones before (slot s picks among S*S - s cells)."""
         if len(copies) == 0:
             return
+        choices = self.size * self.size - np.arange(N_OBJECTS)  # (7,)
+        k = (self._uniforms_of(copies, N_OBJECTS) * choices).astype(np.int64)  # (K, 7)
+        cells = np.empty((len(copies), N_OBJECTS), np.int64)  # (K, 7)
         for slot in range(N_OBJECTS):
-            taken = self.cells[copies, :slot]
-            self.cells[copies, slot] = self._free_cells(copies, taken, slot)
+            cells[:, slot] = kth_free_cell(k[:, slot], cells[:, :slot])
+        self.cells[copies] = cells
 
     def step(self, actions: np.ndarray, frozen: np.ndarray | None = None) -> np.ndarray:
         """Move every hero by ``actions`` (N,) in 0..3, respawn what it stepped on; rewards (N,).
@@ -294,10 +302,7 @@ class GridCore:
         if np.count_nonzero(rewards):
             # An eater's 6 objects are the 6 taken cells: the eaten one shares the hero's cell.
             k = self._respawn_k.take(self._next)  # (N,) uniform in [0, S*S - 6), peeked
-            free_before = np.sort(objects, axis=1)  # (N, 6) taken cells in order...
-            free_before -= self._ranks  # ...minus their rank: free cells before each
-            born = (free_before <= k[:, None]) @ self._ones  # (N,) taken cells before...
-            born += k  # ...the k-th free cell, which is k plus their number
+            born = kth_free_cell(k, objects)  # (N,)
             np.copyto(objects, born[:, None], where=hit)
             self._next += rewards != 0  # the eaters used their uniform
         return rewards
