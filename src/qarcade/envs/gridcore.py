@@ -134,9 +134,9 @@ def kth_free_cell(k: np.ndarray, taken: np.ndarray) -> np.ndarray:
     rank, one = (_RANK[:m], _ONE[:m]) if m <= N_OBJECTS else (np.arange(m), np.ones(m, np.int64))
     free_before = np.sort(taken, axis=1)  # (K, M)
     free_before -= rank
-    before = (free_before <= k[:, None]) @ one  # (K,); matmul: fewer steps than sum(axis=1)
-    before += k
-    return before
+    cell = (free_before <= k[:, None]) @ one  # (K,) taken cells before it; matmul beats sum
+    cell += k
+    return cell
 
 
 class GridCore:
