@@ -11,12 +11,17 @@ prints env steps/s of each and their ratio (goal: qarcade >= 1.5x).
 ``--goal``: SB3 alone until the mean reward of its last 50 training episodes reaches 15 (the
 lab's goal) or ``--max-minutes`` pass; prints the env steps and seconds (bench_dqn_goal.py
 runs it beside qarcade's default preset).
+``--per-update``: CPU milliseconds of one update (sampling, both forwards, backward, optimiser
+step) and of one batch-1 acting forward, on a replay of 5,000 uniform steps: SB3's, qarcade's
+network as it was (plain convs, pixels multiplied by 1/255), with the last conv as the dense
+layer it equals, and with the pixel scale folded into the first conv (qarcade now).
 
 Needs the optional extra: ``pip install -c constraints.txt -e '.[bench]'``.
 
     .venv/bin/python benchmarks/bench_dqn_sb3.py                  # ~1-2 minutes
     .venv/bin/python benchmarks/bench_dqn_sb3.py --rounds 20 --repeats 3 --json
     .venv/bin/python benchmarks/bench_dqn_sb3.py --goal --max-minutes 35 --torch-threads 1
+    .venv/bin/python benchmarks/bench_dqn_sb3.py --per-update --torch-threads 1   # ~1 minute
 """
 
 from __future__ import annotations
@@ -246,6 +251,127 @@ def throughput(args) -> None:
     )
 
 
+def per_update(args) -> None:
+    """CPU ms per update and per acting forward: SB3 against qarcade's network, change by change."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from qarcade.dqn.envs import frame_codec, make_vector
+    from qarcade.dqn.learner import Learner
+    from qarcade.dqn.networks import network_for
+    from qarcade.dqn.replay import ReplayBuffer
+
+    lab = lab_config()
+    envs = make_vector(lab, 1)
+    obs_space, action_space = envs.single_observation_space, envs.single_action_space
+    replay = ReplayBuffer(
+        lab.buffer_size, 1, obs_space.shape, obs_space.dtype, codec=frame_codec(lab)
+    )
+    frames, _ = envs.reset(seed=args.seed)
+    replay.start(frames)
+    rng = np.random.default_rng(args.seed)
+    for _ in range(lab.warmup_steps):
+        actions = rng.integers(0, action_space.n, 1)
+        frames, rewards, terminated, truncated, _ = envs.step(actions)
+        replay.add(actions, rewards, terminated, truncated, frames)
+
+    def network(last_as_dense: bool, scale_folded: bool):
+        torch.manual_seed(args.seed)
+        net = network_for(lab, obs_space, action_space)
+        plain = {0: not scale_folded, 6: not last_as_dense}
+        for i, swap in plain.items():
+            if swap:  # the plain nn.Conv2d the layer replaced, same weights
+                layer = net.torso[i]
+                conv = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size)
+                conv.stride = layer.stride
+                conv.load_state_dict(layer.state_dict())
+                net.torso[i] = conv
+        net.scaled_by_torso = scale_folded
+        return net
+
+    def learner(net):
+        return Learner(
+            net,
+            double=False,
+            loss=lab.loss,
+            learning_rate=lab.learning_rate,
+            adam_eps=lab.adam_eps,
+            grad_clip_norm=lab.grad_clip_norm,
+            target_update_every=lab.target_update_every,
+            tau=lab.tau,
+            device=torch.device("cpu"),
+        )
+
+    learners = {
+        "qarcade before (plain convs, pixels x 1/255)": learner(network(False, False)),
+        "+ last conv as the dense layer it equals": learner(network(True, False)),
+        "+ pixel scale folded into conv 1 (qarcade now)": learner(network(True, True)),
+    }
+    model = sb3_lab_dqn(lab, args.seed)
+    model.learn(lab.warmup_steps)  # fills its replay the same way
+    one = replay.latest_stacks()  # (1, 1, 84, 84, 3)
+    sb3_one = np.transpose(one[:, 0], (0, 3, 1, 2))  # SB3's channels-first observation
+
+    def sb3_round():
+        model.train(lab.updates_per_round, lab.batch_size)
+
+    def sb3_act():
+        model.policy.predict(sb3_one, deterministic=True)
+
+    def rounds(learner):
+        def round_():
+            for _ in range(lab.updates_per_round):
+                learner.update(replay.sample(lab.batch_size, rng))
+
+        def act():
+            with torch.no_grad():
+                learner.online(torch.from_numpy(one))
+
+        return round_, act
+
+    jobs = {"SB3": (sb3_round, sb3_act)} | {k: rounds(v) for k, v in learners.items()}
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
+    acts = 20
+    update_ms = {name: [] for name in jobs}
+    act_ms = {name: [] for name in jobs}
+    for _ in range(args.repeats):  # interleaved
+        for name, (round_, act) in jobs.items():
+            start = clock()
+            round_()
+            update_ms[name].append((clock() - start) / lab.updates_per_round * 1e3)
+            start = clock()
+            for _ in range(acts):
+                act()
+            act_ms[name].append((clock() - start) / acts * 1e3)
+    report = {
+        name: {
+            "update_ms": min(update_ms[name]),
+            "update_ms_median": float(np.median(update_ms[name])),
+            "act_ms": min(act_ms[name]),
+            "update_speedup_vs_sb3": min(update_ms["SB3"]) / min(update_ms[name]),
+            "act_speedup_vs_sb3": min(act_ms["SB3"]) / min(act_ms[name]),
+        }
+        for name in jobs
+    }
+    report["torch_threads"] = torch.get_num_threads()
+    report["load_average"] = _load()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"CPU ms per update of batch 64 (best of {args.repeats} interleaved rounds of "
+        f"{lab.updates_per_round}) and per batch-1 acting forward, {report['torch_threads']} "
+        f"torch threads, load {report['load_average']}"
+    )
+    for name in jobs:
+        r = report[name]
+        print(
+            f"  {name:48s} update {r['update_ms']:5.1f} ms ({r['update_speedup_vs_sb3']:.2f}x SB3)"
+            f"  act {r['act_ms']:4.2f} ms ({r['act_speedup_vs_sb3']:.2f}x SB3)"
+        )
+
+
 def _quiet(*args) -> None:
     pass
 
@@ -268,6 +394,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each")
     parser.add_argument("--goal", action="store_true", help="SB3 alone, to the lab's goal")
+    parser.add_argument("--per-update", action="store_true", help="CPU ms per update and act")
     parser.add_argument("--max-minutes", type=float, default=35.0, help="--goal: wall-time cap")
     parser.add_argument("--torch-threads", type=int, default=0, help="0 = torch's default")
     parser.add_argument("--json", action="store_true")
@@ -276,6 +403,9 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    if args.per_update:
+        per_update(args)
+        return
     if not args.goal:
         throughput(args)
         return
