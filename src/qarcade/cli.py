@@ -226,13 +226,6 @@ def _run_mdp(args) -> int:
 # ``qarcade play ENV``: one handler per game in _PLAY_GAMES (name -> run(args) -> exit code);
 # another game adds itself to the dict from its own section.
 
-_KEYS = {  # terminal input -> gridworld action; arrows arrive as ESC [ X or ESC O X
-    "\x1b[A": 0, "\x1bOA": 0, "w": 0, "W": 0, "k": 0,
-    "\x1b[B": 1, "\x1bOB": 1, "s": 1, "S": 1, "j": 1,
-    "\x1b[D": 2, "\x1bOD": 2, "a": 2, "A": 2, "h": 2,
-    "\x1b[C": 3, "\x1bOC": 3, "d": 3, "D": 3, "l": 3,
-}  # fmt: skip
-
 
 def _play_arguments(parser):
     """Play a game by hand in the terminal, or replay a fixed list of actions. gridworld: arrow
@@ -259,87 +252,25 @@ def _play_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
 
-def _read_keys(fd: int) -> list[str]:
-    """The key presses waiting on a terminal in cbreak mode, an arrow's escape sequence whole."""
-    import os
-    import select
-
-    data = os.read(fd, 64).decode(errors="ignore")
-    while data.endswith(("\x1b", "\x1b[", "\x1bO")) and select.select([fd], [], [], 0.05)[0]:
-        data += os.read(fd, 64).decode(errors="ignore")
-    keys = []
-    while data:
-        size = 3 if data[:2] in ("\x1b[", "\x1bO") else 1
-        keys.append(data[:size])
-        data = data[size:]
-    return keys
-
-
-def _play_gridworld_keys(env, seed: int, size: int) -> tuple[list, float, int]:
-    """Interactive loop: draw, read keys, step; returns (frames, total reward, steps)."""
-    import termios
-    import tty
-
-    from qarcade.envs.gridworld import ansi_board
-
-    fd = sys.stdin.fileno()
-    _, info = env.reset(seed=seed)
-    frames, total, steps, message = [env.render()], 0.0, 0, ""
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setcbreak(fd)  # keys arrive one by one, unechoed; Ctrl-C still interrupts
-        while True:
-            board = ansi_board(**info, size=size).replace("\n", "\r\n")
-            sys.stdout.write(
-                f"\x1b[H\x1b[2J{board}\r\nstep {steps}/50   score {total:+g}   {message}\r\n"
-                "arrows or WASD move, q quits\r\n"
-            )
-            sys.stdout.flush()
-            for key in _read_keys(fd):
-                if key in ("q", "Q", "\x1b"):
-                    return frames, total, steps
-                if key not in _KEYS:
-                    message = f"(unknown key {key!r})"
-                    continue
-                _, reward, terminated, truncated, info = env.step(_KEYS[key])
-                frames.append(env.render())
-                total, steps = total + reward, steps + 1
-                message = {1.0: "goal! +1", -1.0: "fire! -1"}.get(reward, "")
-                if terminated or truncated:
-                    board = ansi_board(**info, size=size).replace("\n", "\r\n")
-                    sys.stdout.write(f"\x1b[H\x1b[2J{board}\r\ntime's up after {steps} steps\r\n")
-                    return frames, total, steps
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-
-
 def _play_gridworld(args) -> int:
     import json
     import random
 
-    import gymnasium as gym
-
     from qarcade.envs.gridworld import check_size, parse_actions, play_actions
     from qarcade.media import VIDEO_SUFFIXES, write_video
+    from qarcade.play import play_gridworld_keys
 
     check_size(args.size)
     if args.video and not args.video.lower().endswith(VIDEO_SUFFIXES):
         raise UserError(f"--video must end in .mp4 or .gif, got {args.video!r}")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     if args.actions is not None:
-        episode = play_actions(
-            parse_actions(args.actions), size=args.size, partial=args.partial, seed=seed
-        )
-        frames, total, steps = episode.frames, episode.total_reward, episode.actions_played
-        rewards = episode.rewards.tolist()
+        actions = parse_actions(args.actions)
+        episode = play_actions(actions, size=args.size, partial=args.partial, seed=seed)
     else:
-        if not sys.stdin.isatty():
-            raise UserError("stdin is not a terminal: play in one, or pass --actions 3,3,1")
-        env = gym.make(
-            "qarcade/GridWorld-v0", size=args.size, partial=args.partial, render_mode="rgb_array"
-        )
-        frames, total, steps = _play_gridworld_keys(env, seed, args.size)
-        rewards = None
+        episode = play_gridworld_keys(seed, size=args.size, partial=args.partial)
+    frames, total, steps = episode.frames, episode.total_reward, episode.actions_played
+    rewards = episode.rewards.tolist() if args.actions is not None else None
     if args.video:
         write_video(frames, args.video, fps=args.fps or 4.0)
     if args.json:
@@ -348,7 +279,7 @@ def _play_gridworld(args) -> int:
         print(json.dumps(result))
         return 0
     line = f"gridworld seed {seed}: {steps} steps, total reward {total:+g}"
-    if args.actions is not None and steps < len(parse_actions(args.actions)):
+    if args.actions is not None and steps < len(actions):
         line += f" (the episode ended after {steps} steps; the rest of the actions were not played)"
     print(line)
     if args.video:
