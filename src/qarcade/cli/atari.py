@@ -1,0 +1,68 @@
+"""``qarcade preprocess`` and ``qarcade play mspacman``: the Atari commands.
+
+The work is in ``qarcade.envs.atari``; ``play mspacman`` adds itself to ``PLAY_GAMES``.
+"""
+
+from __future__ import annotations
+
+from qarcade.cli.common import check_video_flag, command, positive_int, seed_or_fresh
+from qarcade.cli.play import PLAY_GAMES
+from qarcade.errors import UserError
+
+
+def _preprocess_arguments(parser):
+    """Draw an Atari frame as the emulator shows it (210x160 RGB) beside what the networks see
+    after the lab's preprocessing (88x80x1 int8) and the standard DeepMind one (84x84 grey, the
+    newest of a stack of 4), from a state a few dozen random steps into the game."""
+    parser.add_argument("game", metavar="GAME", help="the game: mspacman")
+    parser.add_argument("--out", required=True, help="the PNG file to write")
+    parser.add_argument("--steps", type=positive_int, default=40, help="random steps taken first")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the game and the steps")
+
+
+@command("preprocess", help="draw an Atari frame beside its preprocessed versions")(
+    _preprocess_arguments
+)
+def _run_preprocess(args) -> int:
+    from qarcade.envs.atari import draw_preprocessing_figure
+
+    out = draw_preprocessing_figure(args.out, args.game, steps=args.steps, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def _play_mspacman(args) -> int:
+    """``qarcade play mspacman``: --actions or --random anywhere, the keyboard with a display."""
+    import json
+
+    from qarcade.envs.atari import parse_actions, play_actions, play_keyboard
+    from qarcade.media import write_video
+
+    check_video_flag(args.video)
+    if args.actions is not None and args.random is not None:
+        raise UserError("give --actions or --random, not both")
+    seed = seed_or_fresh(args.seed)
+    record = bool(args.video)
+    if args.actions is not None:
+        actions = parse_actions(args.actions, "mspacman")
+        played = play_actions("mspacman", actions=actions, seed=seed, record=record)
+    elif args.random is not None:
+        played = play_actions("mspacman", random_steps=args.random, seed=seed, record=record)
+    else:
+        played = play_keyboard("mspacman", seed=seed, record=record)
+    fps = 15.0 if args.fps is None else args.fps  # 15 agent steps of 4 frames: real time
+    if args.video and played.frames:
+        write_video(played.frames, args.video, fps=fps, scale=2)
+    if args.json:
+        result = {"env": "mspacman", "seed": seed, "steps": played.steps, "score": played.score}
+        result.update(lives=played.lives, game_over=played.game_over, video=args.video)
+        print(json.dumps(result))
+        return 0
+    ending = "game over" if played.game_over else f"{played.lives} lives left"
+    print(f"mspacman seed {seed}: {played.steps} steps, score {played.score:g} ({ending})")
+    if args.video and played.frames:
+        print(f"video: {args.video} ({len(played.frames)} frames at {fps:g} fps)")
+    return 0
+
+
+PLAY_GAMES["mspacman"] = _play_mspacman

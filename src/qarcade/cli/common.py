@@ -1,0 +1,107 @@
+"""What more than one command shares: the ``@command`` registry and argument types.
+
+``command`` collects ``(name, help, add_arguments, run)`` in ``_COMMANDS``, in registration order;
+``qarcade.cli.build_parser`` turns each into a subcommand whose description is the docstring of
+``add_arguments``. ``config_flags`` gives a command one flag per ``DQNConfig`` field (train and
+sweep), ``config_overrides`` reads back the ones the user set.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from qarcade.errors import UserError
+
+_COMMANDS: list[tuple[str, str, Callable, Callable]] = []
+
+
+def command(name: str, help: str):
+    """Register ``add_arguments(parser)``; the decorated function runs the command."""
+
+    def register(add_arguments: Callable) -> Callable:
+        def with_runner(run: Callable) -> Callable:
+            _COMMANDS.append((name, help, add_arguments, run))
+            return run
+
+        return with_runner
+
+    return register
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def discount(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def seed_or_fresh(seed: int | None) -> int:
+    """``seed``, or a fresh one from the OS when the user gave none (the command prints it)."""
+    import random
+
+    return seed if seed is not None else random.SystemRandom().randrange(2**31)
+
+
+def check_video_flag(video: str | None) -> None:
+    """--video must name an .mp4 or a .gif: said before anything is played."""
+    from qarcade.media import VIDEO_SUFFIXES
+
+    if video and not video.lower().endswith(VIDEO_SUFFIXES):
+        raise UserError(f"--video must end in .mp4 or .gif, got {video!r}")
+
+
+_FIELD_TYPES = {"bool": None, "int": int, "float": float, "str": str}
+
+
+def config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per DQNConfig field (but ``env``, the positional), help from the field itself."""
+    import dataclasses
+
+    from qarcade.dqn.config import PRESETS, DQNConfig
+
+    group = parser.add_argument_group("config fields (default: the preset's value)")
+    for f in dataclasses.fields(DQNConfig):
+        if f.name == "env":
+            continue
+        values = ", ".join(f"{name}: {getattr(cfg, f.name)}" for name, cfg in PRESETS.items())
+        help_text = f"{f.metadata['help']} ({values})".replace("%", "%%")
+        flags = ["--" + f.name.replace("_", "-")]
+        if f.name == "buffer_size":
+            flags.append("--replay-size")  # the issue's name for it
+        if f.type == "bool":
+            group.add_argument(
+                *flags, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
+        else:
+            group.add_argument(
+                *flags,
+                type=_FIELD_TYPES[f.type],
+                choices=f.metadata.get("choices"),
+                default=None,
+                metavar=f.name.upper(),
+                help=help_text,
+            )
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    import dataclasses
+
+    from qarcade.dqn.config import DQNConfig
+
+    names = [f.name for f in dataclasses.fields(DQNConfig) if f.name != "env"]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

@@ -1,0 +1,149 @@
+"""``qarcade train`` and ``qarcade eval``: train the DQN family into a run directory, evaluate
+a trained agent; ``qarcade.dqn.train.train`` and ``qarcade.dqn.evaluate.evaluate_run`` do the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from qarcade.cli.common import (
+    command,
+    config_flags,
+    config_overrides,
+    positive_int,
+    unit_interval,
+)
+from qarcade.errors import UserError
+
+
+def _train_arguments(parser):
+    """Train DQN, Double, Dueling or D3QN (one loop, two flags) and write a run directory:
+    config.json, metrics.csv, TensorBoard events, summary.json, checkpoint.pt,
+    learning_curve.png and video.mp4. Stops at --goal (mean reward of the last 50 training
+    episodes, or of a greedy evaluation with --goal-metric eval), --max-steps or --max-minutes.
+    Ctrl-C or SIGTERM writes a checkpoint; --resume RUN_DIR continues exactly where it stopped."""
+    from qarcade.dqn.config import ALGOS, DEFAULT_PRESETS, PRESETS
+
+    parser.add_argument(
+        "env", nargs="?", help="environment: gridworld or mspacman (omit with --resume)"
+    )
+    per_env = ", ".join(f"{name} for {env}" for env, name in DEFAULT_PRESETS.items())
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=argparse.SUPPRESS,  # absent: the env's own default, said in the help
+        help=f"named config (default: {per_env})",
+    )
+    parser.add_argument("--algo", choices=list(ALGOS), help="sets --double and --dueling")
+    parser.add_argument("--out", help="run directory (default runs/ENV-ALGO-seedS-TIME-PID)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    config_flags(parser)
+
+
+@command("train", help="train the DQN family on an environment")(_train_arguments)
+def _run_train(args) -> int:
+    import json
+
+    from qarcade.dqn.config import build_config, default_preset
+    from qarcade.dqn.envs import env_factory
+    from qarcade.dqn.train import default_run_dir, resume_config, train
+
+    overrides = config_overrides(args)
+    if args.resume:
+        if args.algo or args.out or hasattr(args, "preset"):
+            raise UserError("--resume continues a run as it was: no --algo, --preset or --out")
+        config = resume_config(args.resume, overrides)
+        if args.env and args.env != config.env:
+            raise UserError(f"{args.resume} is a {config.env} run, not {args.env}")
+        run_dir = args.resume
+    else:
+        if not args.env:
+            raise UserError("name an environment (gridworld, mspacman) or --resume RUN_DIR")
+        env_factory(args.env)
+        preset_name = getattr(args, "preset", None) or default_preset(args.env)
+        config = build_config(preset_name, args.algo, {**overrides, "env": args.env})
+        run_dir = args.out or default_run_dir(config)
+    log = (lambda *a, **k: None) if args.json else print
+    summary = train(
+        config, run_dir, resume=bool(args.resume), progress=not args.no_progress, log=log
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    return {"SIGINT": 130, "SIGTERM": 143}.get(summary["stop_reason"], 0)
+
+
+def _print_summary(summary: dict) -> None:
+    reached = summary["goal_reached_at"]
+    minutes = summary["wall_seconds"] / 60
+    print(
+        f"{summary['algo']} on {summary['env']}: {summary['env_steps']:,} env steps, "
+        f"{summary['episodes']:,} episodes in {minutes:.1f} min "
+        f"({summary['env_steps_per_second']:.0f} steps/s), stopped by {summary['stop_reason']}"
+    )
+    if reached:
+        print(
+            f"goal {summary['goal']:g} ({summary['goal_metric']}) reached at step "
+            f"{reached['step']:,}, episode {reached['episode']:,}, {reached['wall_seconds']:.0f} s"
+        )
+    if summary["final_eval"]:
+        ev = summary["final_eval"]
+        trained = f" after {summary['frames']:,.0f} frames" if summary.get("frames") else ""
+        print(
+            f"greedy evaluation over {ev['episodes']} episodes{trained}: mean {ev['mean']:.2f} "
+            f"(std {ev['std']:.2f}, min {ev['min']:g}, max {ev['max']:g})"
+        )
+    print(f"run directory: {summary['run_dir']}")
+    if summary["learning_curve"]:
+        print(f"learning curve: {summary['learning_curve']}")
+    if summary["video"]:
+        print(f"video: {summary['video']}")
+    if summary["stop_reason"] in ("SIGINT", "SIGTERM"):
+        print(f"checkpoint saved; continue with: qarcade train --resume {summary['run_dir']}")
+
+
+def _eval_arguments(parser):
+    """Play a trained run's agent greedily (or epsilon-greedily) and print the reward per
+    episode: mean, std, min and max; optionally record one episode as a video."""
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by train")
+    parser.add_argument("--episodes", type=positive_int, default=100, help="episodes to play")
+    parser.add_argument(
+        "--epsilon",
+        type=unit_interval,
+        default=None,
+        help="probability of a random action (default: the run's eval_epsilon, Atari 0.01)",
+    )
+    parser.add_argument("--video", metavar="FILE", help="record one episode (.mp4 or .gif)")
+    parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation envs")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+@command("eval", help="evaluate a trained agent")(_eval_arguments)
+def _run_eval(args) -> int:
+    import json
+
+    from qarcade.dqn.evaluate import evaluate_run
+
+    result = evaluate_run(
+        args.run_dir,
+        episodes=args.episodes,
+        epsilon=args.epsilon,
+        seed=args.seed,
+        video=args.video,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['algo']} on {result['env']}, {result['episodes']} episodes at epsilon "
+            f"{result['epsilon']:g}: mean {result['mean']:.2f}, std {result['std']:.2f}, "
+            f"min {result['min']:g}, max {result['max']:g}"
+        )
+        if args.video:
+            print(f"video: {args.video} (reward {result['video_reward']:g})")
+    return 0
