@@ -33,3 +33,24 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert "qarcade 0.1.0" in capsys.readouterr().out
+
+
+def test_help_imports_no_heavy_library():
+    """Every command's arguments are built for --help; none may pull torch, matplotlib or ray
+    in at import (each costs seconds): a command imports them when it runs."""
+    code = (
+        "import sys; from qarcade.cli import build_parser; build_parser(); "
+        "print(sorted({'torch', 'matplotlib', 'ray', 'scipy', 'ale_py'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_commands_are_listed_in_section_order():
+    from qarcade.cli import _COMMANDS
+
+    names = [name for name, *_ in _COMMANDS]
+    assert names == ["mdp", "play", "train", "eval", "preprocess", "sweep", "explain", "plot"]
+    help_text = run_cli("--help").stdout
+    assert sorted(names, key=help_text.index) == names
