@@ -50,7 +50,7 @@ def _play_gridworld(args) -> int:
     else:
         episode = play_gridworld_keys(seed, size=args.size, partial=args.partial)
     frames, total, steps = episode.frames, episode.total_reward, episode.actions_played
-    rewards = episode.rewards.tolist() if args.actions is not None else None
+    rewards = episode.rewards.tolist()
     if args.video:
         write_video(frames, args.video, fps=args.fps or 4.0)
     if args.json:
