@@ -11,32 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_runs import QUIET, TINY, tiny
 
 from qarcade.cli import main
-from qarcade.dqn.config import build_config
 from qarcade.dqn.train import train
 from qarcade.runs import CHECKPOINT, RunDir
 
-TINY = dict(
-    network="tiny",
-    grid_size=3,
-    num_envs=4,
-    buffer_size=2000,
-    warmup_steps=100,
-    epsilon_decay_steps=300,
-    train_every_steps=8,
-    target_update_every=10,
-    final_eval_episodes=4,
-    video=False,
-    seed=3,
-    torch_threads=1,
-)
 STEPS = 600  # 3 episodes per env; stopping at 300 cuts through the second
-QUIET = dict(progress=False, log=lambda *args: None)
-
-
-def tiny(**changes):
-    return build_config("fast", "d3qn", {**TINY, **changes})
 
 
 def metrics_without_wall_time(run_dir):

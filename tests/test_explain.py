@@ -8,11 +8,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny
 from torch import nn
 
 from qarcade import explain
 from qarcade.cli import main
-from qarcade.dqn.config import build_config
 from qarcade.dqn.envs import make_vector
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.train import train
@@ -21,20 +21,7 @@ from qarcade.errors import UserError
 from qarcade.runs import METRICS, RunDir
 from qarcade.tabular import lab_report
 
-TINY = dict(
-    network="tiny",
-    grid_size=3,
-    num_envs=4,
-    buffer_size=2000,
-    warmup_steps=100,
-    epsilon_decay_steps=200,
-    train_every_steps=8,
-    target_update_every=10,
-    final_eval_episodes=0,
-    video=False,
-    max_steps=400,
-    torch_threads=1,
-)
+SHORT = dict(epsilon_decay_steps=200, final_eval_episodes=0, max_steps=400, seed=0)
 
 
 def read_png(path):
@@ -51,7 +38,7 @@ def assert_picture(path, min_width=400):
 
 
 def config(**changes):
-    return build_config("fast", changes.pop("algo", "d3qn"), {**TINY, **changes})
+    return tiny(changes.pop("algo", "d3qn"), **{**SHORT, **changes})
 
 
 # --- the value map's observations are the environment's ---

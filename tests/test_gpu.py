@@ -6,13 +6,14 @@ Skipped where no CUDA device is present (CI); run on a GPU machine with
 """
 
 import copy
+import dataclasses
 import io
 
 import numpy as np
 import pytest
 import torch
+from tiny_runs import QUIET, tiny
 
-from qarcade.dqn.config import build_config
 from qarcade.dqn.evaluate import evaluate_run
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.networks import build_q_network
@@ -21,8 +22,6 @@ from qarcade.dqn.train import resolve_device, train
 from qarcade.runs import RunDir
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-QUIET = dict(progress=False, log=lambda *args: None)
 
 
 def random_batch(rng, size=16, frame=(84, 84, 3), n_actions=4, stack=1):
@@ -130,29 +129,16 @@ def test_device_auto_picks_the_gpu():
 
 
 def test_a_gpu_run_resumes_on_the_gpu_and_plays_on_the_cpu(tmp_path):
-    config = build_config(
-        "fast",
-        "d3qn",
-        dict(
-            grid_size=3,
-            num_envs=4,
-            buffer_size=2000,
-            warmup_steps=100,
-            epsilon_decay_steps=300,
-            train_every_steps=8,
-            final_eval_episodes=4,
-            video=False,
-            device="cuda",
-            max_steps=300,
-        ),
-    )
+    # the lab's CNN, as the gridworld presets train it
+    config = tiny(network="lab", target_update_every=50, seed=0, torch_threads=0, max_steps=300)
+    config = dataclasses.replace(config, device="cuda")
     run_dir = tmp_path / "run"
     first = train(config, run_dir, **QUIET)
     assert first["device"].startswith("cuda") and first["env_steps"] == 300
     weights = RunDir(run_dir).load_checkpoint()["learner"]["online"]
     assert all(tensor.device.type == "cpu" for tensor in weights.values())  # loads anywhere
 
-    config = config.__class__(**{**config.to_dict(), "max_steps": 600})
+    config = dataclasses.replace(config, max_steps=600)
     resumed = train(config, run_dir, resume=True, **QUIET)
     assert resumed["env_steps"] == 600 and resumed["grad_updates"] > first["grad_updates"]
 

@@ -7,28 +7,13 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_runs import QUIET, tiny
 
-from qarcade.dqn.config import build_config
 from qarcade.dqn.train import train
 from qarcade.media import LiveCurve
 from qarcade.runs import METRICS_COLUMNS, RunDir
 
-TINY = dict(
-    network="tiny",
-    grid_size=3,
-    num_envs=4,
-    buffer_size=2000,
-    warmup_steps=100,
-    epsilon_decay_steps=200,
-    train_every_steps=8,
-    target_update_every=10,
-    final_eval_episodes=0,
-    video=False,
-    max_steps=600,
-    seed=5,
-    torch_threads=1,
-)
-QUIET = dict(progress=False, log=lambda *args: None)
+LIVE = dict(epsilon_decay_steps=200, final_eval_episodes=0, max_steps=600, seed=5)
 
 
 def read_png(data: bytes):
@@ -126,7 +111,7 @@ def test_a_slow_redraw_spaces_the_next_ones_out(monkeypatch):
 
 
 def test_live_curve_frame_is_what_metrics_csv_reads(tmp_path):
-    run = RunDir.create(tmp_path / "run", build_config("fast", "dqn", TINY).to_dict())
+    run = RunDir.create(tmp_path / "run", tiny("dqn", **LIVE).to_dict())
     rows = metrics_rows(12)
     run.append_rows("metrics.csv", rows)
     curve = LiveCurve(display=None)
@@ -156,7 +141,7 @@ def test_live_curve_outside_jupyter_shows_nothing_and_can_write_a_file(tmp_path)
 @pytest.mark.slow
 def test_on_episodes_gets_every_row_in_order_and_the_live_curve_follows(tmp_path):
     calls, display = [], FakeDisplay()
-    config = build_config("fast", "dqn", TINY)
+    config = tiny("dqn", **LIVE)
     curve = LiveCurve(goal=config.goal, every_s=0.0, display=display)
 
     def on_episodes(rows):
