@@ -12,8 +12,7 @@ conv is computed as the dense layer it equals on a 7x7 map (``WholeMapConv2d``: 
 same sums, ~25% less CPU per update).
 
 Observations enter in their storage dtype, shape (B, k, *frame) with k stacked frames; the
-network scales pixels itself (uint8 / 255, int8 / 128), so the replay never holds floats. In the
-CNNs the scale is folded into the first conv's weight (``PixelConv2d``).
+network scales pixels itself (uint8 / 255, int8 / 128), so the replay never holds floats.
 """
 
 from __future__ import annotations
@@ -37,20 +36,6 @@ def pixel_scale(dtype: np.dtype) -> float:
 def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
     """Q = V + A - mean_a A: value (B, 1), advantage (B, A) -> Q (B, A)."""
     return value + advantage - advantage.mean(dim=1, keepdim=True)
-
-
-class PixelConv2d(nn.Conv2d):
-    """The first conv of an image torso, reading unscaled pixels: conv(x, W * s) = conv(x * s, W)
-    for the pixel scale s (set by ``QNetwork``), so the batch is converted to float but never
-    multiplied (a 6k-weight product instead of one over the (B, C, 84, 84) frames: ~3% of a
-    lab-CNN update on a CPU). Same parameters and state_dict as nn.Conv2d."""
-
-    input_scale: float = 1.0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.input_scale == 1.0:
-            return super().forward(x)
-        return self._conv_forward(x, self.weight * self.input_scale, self.bias)
 
 
 class WholeMapConv2d(nn.Conv2d):
@@ -85,7 +70,7 @@ class WholeMapConv2d(nn.Conv2d):
 
 def _lab_cnn(channels: int) -> nn.Module:
     return nn.Sequential(
-        PixelConv2d(channels, 32, 8, stride=4),
+        nn.Conv2d(channels, 32, 8, stride=4),
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2),
         nn.ReLU(),
@@ -100,7 +85,7 @@ def _lab_cnn(channels: int) -> nn.Module:
 def _nature_cnn(channels: int) -> nn.Module:
     # The dense 512 belongs to the torso here; both heads read its 512 features.
     return nn.Sequential(
-        PixelConv2d(channels, 32, 8, stride=4),
+        nn.Conv2d(channels, 32, 8, stride=4),
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2),
         nn.ReLU(),
@@ -117,7 +102,7 @@ def _cells_cnn(channels: int) -> nn.Module:
     # (84 = 7 x 12), then a 3x3 conv relates neighbouring cells: ~6x fewer operations than
     # the lab's CNN, still translation-equivariant.
     return nn.Sequential(
-        PixelConv2d(channels, 32, 12, stride=12),  # 84x84 -> (B, 32, 7, 7)
+        nn.Conv2d(channels, 32, 12, stride=12),  # 84x84 -> (B, 32, 7, 7)
         nn.ReLU(),
         nn.Conv2d(32, 64, 3, stride=1),  # -> (B, 64, 5, 5)
         nn.ReLU(),
@@ -187,16 +172,10 @@ class QNetwork(nn.Module):
         self.head = head
         self.scale = scale
         self.image = image
-        first = next(iter(torso.children()), None) if isinstance(torso, nn.Sequential) else None
-        self.scaled_by_torso = isinstance(first, PixelConv2d)
-        if self.scaled_by_torso:
-            first.input_scale = scale
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        if self.scaled_by_torso:
-            x = obs.float()  # the first conv applies the scale
-        else:  # a new float buffer, scaled in place (float input is copied, never modified)
-            x = obs.to(torch.float32, copy=True).mul_(self.scale)
+        # A new float buffer, scaled in place (float input is copied, never modified)
+        x = obs.to(torch.float32, copy=True).mul_(self.scale)
         if self.image:
             b, k, h, w, c = x.shape  # frames are (H, W, C); stack along channels
             x = x.permute(0, 1, 4, 2, 3).reshape(b, k * c, h, w)  # (B, k*C, H, W)
