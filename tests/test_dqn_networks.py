@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from qarcade.dqn.networks import (
-    PixelConv2d,
     QNetwork,
     WholeMapConv2d,
     build_q_network,
@@ -103,9 +102,8 @@ def test_lab_cnn_state_dict_is_a_conv_state_dict():
     # A checkpoint written when the lab CNN was plain nn.Conv2d layers loads unchanged.
     torch.manual_seed(0)
     net = build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4)
-    assert isinstance(net.torso[0], PixelConv2d) and isinstance(net.torso[6], WholeMapConv2d)
-    plain = {0: nn.Conv2d(3, 32, 8, stride=4), 6: nn.Conv2d(64, 512, 7)}
-    old = nn.Sequential(*[plain.get(i, layer) for i, layer in enumerate(net.torso)])
+    assert isinstance(net.torso[6], WholeMapConv2d)
+    old = nn.Sequential(*[nn.Conv2d(64, 512, 7) if i == 6 else m for i, m in enumerate(net.torso)])
     state = {f"torso.{k}": v.clone() for k, v in old.state_dict().items()}
     assert state["torso.6.weight"].shape == (512, 64, 7, 7)
     state.update({k: v for k, v in net.state_dict().items() if k.startswith("head.")})
@@ -121,25 +119,3 @@ def test_float_observations_are_not_modified_by_the_scaling():
     obs = torch.ones(2, 3)
     assert net(obs).tolist() == [[0.5] * 3] * 2
     assert obs.tolist() == [[1.0] * 3] * 2
-
-
-@pytest.mark.parametrize("network, dtype", [("lab", np.uint8), ("nature", np.int8)])
-def test_scale_folded_into_the_first_conv_equals_scaling_the_pixels(network, dtype):
-    torch.manual_seed(0)
-    net = build_q_network(network, False, (84, 84, 3), dtype, 2, 4)
-    first = net.torso[0]
-    assert isinstance(first, PixelConv2d) and net.scaled_by_torso
-    assert first.input_scale == net.scale == pixel_scale(dtype)
-    info = np.iinfo(dtype)
-    torch_dtype = {np.uint8: torch.uint8, np.int8: torch.int8}[dtype]
-    obs = torch.randint(info.min, info.max + 1, (3, 2, 84, 84, 3)).to(torch_dtype)
-    q = net(obs)
-    q.sum().backward()
-    folded_grad = first.weight.grad.clone()
-    first.weight.grad = None
-    first.input_scale = 1.0  # the plain conv, on pixels scaled beforehand
-    x = (obs.float() * net.scale).permute(0, 1, 4, 2, 3).reshape(3, 6, 84, 84)
-    expected = net.head(net.torso(x))
-    expected.sum().backward()
-    torch.testing.assert_close(q, expected, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(folded_grad, first.weight.grad, rtol=1e-4, atol=1e-6)
