@@ -13,12 +13,12 @@ lab's goal) or ``--max-minutes`` pass; prints the env steps and seconds (bench_d
 runs it beside qarcade's default preset).
 ``--per-update``: CPU milliseconds of one update (sampling, both forwards, backward, optimiser
 step) and of one batch-1 acting forward, on a replay of 5,000 uniform steps: SB3's, qarcade's
-network as it was (plain convs, pixels multiplied by 1/255), with the last conv as the dense
-layer it equals, and with the pixel scale folded into the first conv (qarcade now).
+network as it was (the last layer an nn.Conv2d), and qarcade's now (that conv computed as the
+dense layer it equals).
 
 Needs the optional extra: ``pip install -c constraints.txt -e '.[bench]'``.
 
-    .venv/bin/python benchmarks/bench_dqn_sb3.py                  # ~1-2 minutes
+    .venv/bin/python benchmarks/bench_dqn_sb3.py                  # ~2-3 minutes
     .venv/bin/python benchmarks/bench_dqn_sb3.py --rounds 20 --repeats 3 --json
     .venv/bin/python benchmarks/bench_dqn_sb3.py --goal --max-minutes 35 --torch-threads 1
     .venv/bin/python benchmarks/bench_dqn_sb3.py --per-update --torch-threads 1   # ~1 minute
@@ -276,18 +276,13 @@ def per_update(args) -> None:
         frames, rewards, terminated, truncated, _ = envs.step(actions)
         replay.add(actions, rewards, terminated, truncated, frames)
 
-    def network(last_as_dense: bool, scale_folded: bool):
+    def network(last_as_dense: bool):
         torch.manual_seed(args.seed)
         net = network_for(lab, obs_space, action_space)
-        plain = {0: not scale_folded, 6: not last_as_dense}
-        for i, swap in plain.items():
-            if swap:  # the plain nn.Conv2d the layer replaced, same weights
-                layer = net.torso[i]
-                conv = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size)
-                conv.stride = layer.stride
-                conv.load_state_dict(layer.state_dict())
-                net.torso[i] = conv
-        net.scaled_by_torso = scale_folded
+        if not last_as_dense:  # the plain nn.Conv2d it replaced, same weights
+            conv = nn.Conv2d(64, 512, 7)
+            conv.load_state_dict(net.torso[6].state_dict())
+            net.torso[6] = conv
         return net
 
     def learner(net):
@@ -304,9 +299,8 @@ def per_update(args) -> None:
         )
 
     learners = {
-        "qarcade before (plain convs, pixels x 1/255)": learner(network(False, False)),
-        "+ last conv as the dense layer it equals": learner(network(True, False)),
-        "+ pixel scale folded into conv 1 (qarcade now)": learner(network(True, True)),
+        "qarcade before (7x7 conv as nn.Conv2d)": learner(network(False)),
+        "qarcade now (7x7 conv as a dense layer)": learner(network(True)),
     }
     model = sb3_lab_dqn(lab, args.seed)
     model.learn(lab.warmup_steps)  # fills its replay the same way
@@ -367,7 +361,7 @@ def per_update(args) -> None:
     for name in jobs:
         r = report[name]
         print(
-            f"  {name:48s} update {r['update_ms']:5.1f} ms ({r['update_speedup_vs_sb3']:.2f}x SB3)"
+            f"  {name:40s} update {r['update_ms']:5.1f} ms ({r['update_speedup_vs_sb3']:.2f}x SB3)"
             f"  act {r['act_ms']:4.2f} ms ({r['act_speedup_vs_sb3']:.2f}x SB3)"
         )
 
@@ -390,7 +384,7 @@ def _load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="update rounds after warm-up")
+    parser.add_argument("--rounds", type=int, default=20, help="update rounds after warm-up")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each")
     parser.add_argument("--goal", action="store_true", help="SB3 alone, to the lab's goal")
