@@ -12,6 +12,7 @@ from qarcade.dqn.networks import (
     count_parameters,
     dueling_combine,
     pixel_scale,
+    place,
 )
 
 

@@ -17,7 +17,7 @@ import torch
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.envs import env_factory, make_vector
 from qarcade.dqn.learner import epsilon_greedy
-from qarcade.dqn.networks import QNetwork, network_for
+from qarcade.dqn.networks import QNetwork, network_for, place
 from qarcade.errors import UserError
 from qarcade.runs import RunDir
 
@@ -124,7 +124,7 @@ def load_trained(run_dir: str | Path, device: torch.device) -> tuple[DQNConfig, 
         network.load_state_dict(state["learner"]["online"])
     except (KeyError, RuntimeError) as error:
         raise UserError(f"checkpoint in {run.path} does not match its config: {error}") from None
-    return config, network.to(device).eval()
+    return config, place(network, device).eval()
 
 
 def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, epsilon=0.0):

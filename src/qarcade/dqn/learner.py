@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from qarcade.dqn.networks import place
 from qarcade.dqn.replay import Batch
 
 
@@ -105,7 +106,7 @@ class Learner:
         device: torch.device,
         cuda_graph: bool = False,
     ):
-        self.online = online.to(device)
+        self.online = place(online, device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         # On a GPU, ``cuda_graph`` records one update's kernels once and replays them per batch
         # (qarcade.dqn.graphed): the optimiser's step counter must then live on the device.

@@ -166,12 +166,20 @@ class DuelingHead(nn.Module):
 class QNetwork(nn.Module):
     """Stored observations (B, k, *frame) -> Q-values (B, A)."""
 
-    def __init__(self, torso: nn.Module, head: nn.Module, scale: float, image: bool):
+    def __init__(
+        self,
+        torso: nn.Module,
+        head: nn.Module,
+        scale: float,
+        image: bool,
+        channels_last_on_cpu: bool = False,
+    ):
         super().__init__()
         self.torso = torso
         self.head = head
         self.scale = scale
         self.image = image
+        self.channels_last_on_cpu = channels_last_on_cpu  # see ``place``
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # A new float buffer, scaled in place (float input is copied, never modified)
@@ -216,7 +224,20 @@ def build_q_network(
         if dueling
         else PlainHead(features, n_actions, hidden)
     )
-    return QNetwork(torso, head, pixel_scale(frame_dtype), image)
+    # The Nature CNN's convs run faster in channels-last layout on a CPU (measured with 4
+    # stacked frames: an update ~1.3x cheaper); the lab CNN's whole-map conv runs slower in it.
+    return QNetwork(torso, head, pixel_scale(frame_dtype), image, network == "nature")
+
+
+def place(network: nn.Module, device: torch.device) -> nn.Module:
+    """``network`` on ``device``, its weights in the memory layout its convs run fastest in.
+
+    Layout only: the same values and state_dict either way (``load_state_dict`` copies into
+    the placed weights and keeps their layout)."""
+    network = network.to(device)
+    if device.type == "cpu" and getattr(network, "channels_last_on_cpu", False):
+        network = network.to(memory_format=torch.channels_last)
+    return network
 
 
 def count_parameters(module: nn.Module) -> int:
