@@ -120,3 +120,22 @@ def test_float_observations_are_not_modified_by_the_scaling():
     obs = torch.ones(2, 3)
     assert net(obs).tolist() == [[0.5] * 3] * 2
     assert obs.tolist() == [[1.0] * 3] * 2
+
+
+def test_place_lays_the_nature_cnn_out_channels_last_on_the_cpu_only():
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    nature = build_q_network("nature", False, (84, 84, 1), np.uint8, 4, 6)
+    before = {k: v.clone() for k, v in nature.state_dict().items()}
+    obs = torch.randint(0, 256, (2, 4, 84, 84, 1), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = nature(obs)
+        placed = place(nature, cpu)
+        q = placed(obs)
+    weight = placed.torso[0].weight  # (32, 4, 8, 8)
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    torch.testing.assert_close(q, expected, rtol=1e-5, atol=1e-6)  # layout, not values
+    for name, value in placed.state_dict().items():
+        assert torch.equal(value, before[name])
+    lab = place(build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4), cpu)
+    assert all(p.is_contiguous() for p in lab.parameters())  # the lab CNN stays as it is
