@@ -1,4 +1,5 @@
-"""``qarcade explain`` and ``qarcade plot``: figures of what agents learned (``qarcade.explain``).
+"""``qarcade explain`` and ``qarcade plot``: what agents learned (``qarcade.explain``) and the
+learning curves of several runs (``qarcade.curves``).
 
 matplotlib and torch are imported only when a figure is drawn.
 """
@@ -127,7 +128,7 @@ def _run_plot(args) -> int:
 
     import numpy as np
 
-    from qarcade.explain import plot_runs
+    from qarcade.curves import plot_runs
 
     title = args.title or ""
     curves = plot_runs(args.run_dirs, args.out, args.label, window=args.window, title=title)
