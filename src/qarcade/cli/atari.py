@@ -24,7 +24,7 @@ def _preprocess_arguments(parser):
     _preprocess_arguments
 )
 def _run_preprocess(args) -> int:
-    from qarcade.envs.atari import draw_preprocessing_figure
+    from qarcade.envs.atari_play import draw_preprocessing_figure
 
     out = draw_preprocessing_figure(args.out, args.game, steps=args.steps, seed=args.seed)
     print(f"wrote {out}")
@@ -35,7 +35,7 @@ def _play_mspacman(args) -> int:
     """``qarcade play mspacman``: --actions or --random anywhere, the keyboard with a display."""
     import json
 
-    from qarcade.envs.atari import parse_actions, play_actions, play_keyboard
+    from qarcade.envs.atari_play import parse_actions, play_actions, play_keyboard
     from qarcade.media import write_video
 
     check_video_flag(args.video)
