@@ -18,109 +18,52 @@ rewards the agent learns from.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
-import pickle
 import signal
-import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from qarcade.dqn.bookkeeping import (
+    RESUMABLE_FIELDS,
+    Counters,
+    StopSignals,
+    checkpoint_state,
+    configure_torch,
+    default_run_dir,
+    goal_record,
+    log_setup,
+    plot_curve,
+    postfix,
+    progress_bar,
+    resolve_device,
+    restore_checkpoint,
+    resume_config,
+    run_summary,
+    sync_counters,
+)
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.envs import env_factory, frame_codec, make_vector
 from qarcade.dqn.evaluate import evaluate, q_function, summarize, write_episode_video
 from qarcade.dqn.learner import Learner, epsilon_at, exploration_draws
-from qarcade.dqn.networks import count_parameters, network_for
+from qarcade.dqn.networks import network_for
 from qarcade.dqn.replay import ReplayBuffer
-from qarcade.errors import UserError
-from qarcade.runs import CURVE, EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
+from qarcade.runs import EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
 
-# Fields that may change when a run is resumed: budgets and bookkeeping, not the learning.
-RESUMABLE_FIELDS = {
-    "max_steps",
-    "max_minutes",
-    "goal",
-    "goal_metric",
-    "goal_window",
-    "eval_every_steps",
-    "eval_episodes",
-    "final_eval_episodes",
-    "eval_epsilon",
-    "checkpoint_every_steps",
-    "video",
-    "device",
-    "cuda_graph",
-    "torch_threads",
-}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available")
-    return torch.device(name)
-
-
-def resume_config(run_dir: str | Path, overrides: dict) -> DQNConfig:
-    """The saved config of ``run_dir`` with ``overrides`` of resumable fields applied."""
-    saved = DQNConfig.from_dict(RunDir.open(run_dir).read_config())
-    fixed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
-    changed = sorted(set(fixed) - RESUMABLE_FIELDS)
-    if changed:
-        raise UserError(f"cannot change {', '.join(changed)} when resuming a run")
-    return dataclasses.replace(saved, **fixed)
-
-
-@dataclass
-class Counters:
-    """The loop's state besides networks, replay and RNGs; saved in every checkpoint."""
-
-    env_steps: int = 0
-    vector_steps: int = 0
-    episodes: int = 0
-    update_rounds: int = 0
-    wall_seconds: float = 0.0
-    episode_return: list = field(default_factory=list)  # (N,) running, per env
-    episode_length: list = field(default_factory=list)  # (N,)
-    recent_returns: list = field(default_factory=list)  # last goal_window episodes
-    loss_sum: float = 0.0  # losses since the last finished episode
-    loss_count: int = 0
-    last_loss: float = math.nan
-    evaluations: int = 0
-    next_eval_step: int = 0
-    next_checkpoint_step: int = 0
-    last_eval: dict | None = None
-    goal_reached: dict | None = None  # {"step", "episode", "wall_seconds", "value"}
-
-
-class StopSignals:
-    """SIGINT/SIGTERM set ``received`` instead of killing the loop (main thread only)."""
-
-    def __init__(self):
-        self.received: int | None = None
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        self.received = signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+# The loop looks up ``q_function`` and ``make_vector`` here (benchmarks time them by replacing
+# them in this module); the rest is re-exported from ``bookkeeping`` for existing callers.
+__all__ = [
+    "RESUMABLE_FIELDS",
+    "default_run_dir",
+    "make_vector",
+    "q_function",
+    "resolve_device",
+    "resume_config",
+    "train",
+]
 
 
 def train(
@@ -141,13 +84,7 @@ def train(
     """
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
-    if device.type == "cuda":
-        # Shapes never change: cuDNN times its convolution algorithms once and keeps the
-        # fastest; TF32 matrix products (GPU runs are not bit-reproducible anyway).
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
+    configure_torch(config, device)
     run = RunDir.open(run_dir) if resume else RunDir.create(run_dir, config.to_dict())
     checkpoint = run.load_checkpoint() if resume else None
 
@@ -183,15 +120,7 @@ def train(
         config.gamma,
         codec=frame_codec(config),
     )
-    log(f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on {device}")
-    log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
-    memory_gib = _physical_memory_bytes() / 2**30
-    if replay.nbytes > memory_gib * 2**30:
-        log(
-            f"warning: the replay will outgrow this machine's {memory_gib:.1f} GiB of memory "
-            "as it fills; lower --buffer-size (alias --replay-size)"
-        )
-    log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
+    log_setup(config, network, replay, device, log)
 
     n = config.num_envs
     if checkpoint is None:
@@ -201,20 +130,9 @@ def train(
         frames, _ = envs.reset(seed=config.seed)
         replay.start(frames)
     else:
-        try:
-            learner.load_state_dict(checkpoint["learner"])
-            replay.load_state_dict(checkpoint["replay"])
-            counters = Counters(**checkpoint["counters"])
-            explore_rng.bit_generator.state = checkpoint["rng"]["explore"]
-            replay_rng.bit_generator.state = checkpoint["rng"]["replay"]
-            torch.set_rng_state(checkpoint["rng"]["torch"])
-            if checkpoint["envs"] is not None:
-                envs.close()
-                envs = pickle.loads(checkpoint["envs"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise UserError(
-                f"checkpoint in {run.path} does not match its config: {error}"
-            ) from None
+        counters, envs = restore_checkpoint(
+            checkpoint, run, learner, replay, explore_rng, replay_rng, envs
+        )
         if checkpoint["envs"] is None:
             # The env could not be pickled: restart its episodes (not step-for-step exact).
             log("env state was not saved: episodes in progress restart")
@@ -227,20 +145,8 @@ def train(
     q_online = q_function(learner.online, device)
 
     def save_checkpoint() -> None:
-        run.save_checkpoint(
-            {
-                "learner": learner.state_dict(),
-                "replay": replay.state_dict(),
-                "counters": dataclasses.asdict(counters),
-                "rng": {
-                    "explore": explore_rng.bit_generator.state,
-                    "replay": replay_rng.bit_generator.state,
-                    "torch": torch.get_rng_state(),
-                },
-                "envs": _pickled(envs),
-                "config": config.to_dict(),
-            }
-        )
+        state = checkpoint_state(config, learner, replay, counters, explore_rng, replay_rng, envs)
+        run.save_checkpoint(state)
 
     def run_evaluation(episodes: int, seed: int) -> dict:
         learner.online.eval()
@@ -254,7 +160,7 @@ def train(
     writer = SummaryWriter(
         str(run / TENSORBOARD), purge_step=counters.env_steps if resume else None
     )
-    bar = _progress_bar(config, counters, enabled=progress)
+    bar = progress_bar(config, counters, enabled=progress)
     started = time.perf_counter() - counters.wall_seconds
     recent = deque(counters.recent_returns, maxlen=config.goal_window)
     episode_return = np.array(counters.episode_return, dtype=np.float64)  # (N,)
@@ -349,10 +255,10 @@ def train(
                     writer.add_scalar("train/loss", counters.last_loss, counters.env_steps)
                 full = len(recent) == config.goal_window
                 if config.goal_metric == "train" and full and train_mean >= config.goal:
-                    counters.goal_reached = _goal_record(counters, wall, train_mean)
+                    counters.goal_reached = goal_record(counters, wall, train_mean)
                     stop_reason = "goal"
                 if bar is not None:
-                    bar.set_postfix_str(_postfix(counters, recent, epsilon, wall), refresh=False)
+                    bar.set_postfix_str(postfix(counters, recent, epsilon, wall), refresh=False)
 
             # --- evaluate, checkpoint ---
             if config.eval_every_steps and counters.env_steps >= counters.next_eval_step:
@@ -365,14 +271,14 @@ def train(
                 run.append_rows(EVALUATIONS, [(*row, result["min"], result["max"], round(wall, 3))])
                 writer.add_scalar("eval/mean_reward", result["mean"], counters.env_steps)
                 if config.goal_metric == "eval" and result["mean"] >= config.goal:
-                    counters.goal_reached = _goal_record(counters, wall, result["mean"])
+                    counters.goal_reached = goal_record(counters, wall, result["mean"])
                     stop_reason = "goal"
             if (
                 config.checkpoint_every_steps
                 and counters.env_steps >= counters.next_checkpoint_step
             ):
                 counters.next_checkpoint_step += config.checkpoint_every_steps
-                _sync(counters, recent, episode_return, episode_length, started)
+                sync_counters(counters, recent, episode_return, episode_length, started)
                 save_checkpoint()
             if bar is not None:
                 bar.update(int(live.sum()))
@@ -380,7 +286,7 @@ def train(
     # --- stop: checkpoint first, then the things people look at ---
     if bar is not None:
         bar.close()
-    _sync(counters, recent, episode_return, episode_length, started)
+    sync_counters(counters, recent, episode_return, episode_length, started)
     save_checkpoint()
     writer.flush()
     interrupted = stop_reason in ("SIGINT", "SIGTERM")
@@ -397,30 +303,19 @@ def train(
         video = str(run / VIDEO)
     writer.close()
     envs.close()
-    curve = _plot(run, config)
-    summary = {
-        "env": config.env,
-        "algo": config.algo,
-        "stop_reason": stop_reason,
-        "env_steps": counters.env_steps,
-        "frames": _frames(config, counters.env_steps),
-        "episodes": counters.episodes,
-        "grad_updates": learner.grad_updates,
-        "wall_seconds": round(counters.wall_seconds, 3),
-        "env_steps_per_second": round(counters.env_steps / max(counters.wall_seconds, 1e-9), 1),
-        "train_mean_reward": float(np.mean(recent)) if recent else None,
-        "goal": config.goal,
-        "goal_metric": config.goal_metric,
-        "goal_reached": counters.goal_reached is not None,
-        "goal_reached_at": counters.goal_reached,
-        "last_eval": counters.last_eval,
-        "final_eval": final_eval,
-        "device": str(device),
-        "run_dir": str(run.path),
-        "checkpoint": str(run / "checkpoint.pt"),
-        "learning_curve": curve,
-        "video": video,
-    }
+    curve = plot_curve(run, config)
+    summary = run_summary(
+        config,
+        run,
+        counters,
+        recent,
+        stop_reason=stop_reason,
+        grad_updates=learner.grad_updates,
+        device=device,
+        final_eval=final_eval,
+        video=video,
+        curve=curve,
+    )
     run.write_summary(summary)
     return summary
 
@@ -432,87 +327,3 @@ def _raw_scores(info: dict, episode_return: np.ndarray) -> np.ndarray:
         return episode_return
     ended = np.asarray(info["_episode"], dtype=bool)  # (N,)
     return np.where(ended, np.asarray(info["episode"]["r"], dtype=np.float64), episode_return)
-
-
-def _frames(config: DQNConfig, env_steps: int) -> float | None:
-    """Emulator frames behind ``env_steps`` (Atari: 4 per step; None for other envs)."""
-    per_step = env_factory(config.env).frames_per_step
-    return None if per_step is None else env_steps * per_step(config)
-
-
-def _physical_memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**63
-
-
-def _pickled(envs) -> bytes | None:
-    """The vector env's whole state (game, RNGs, step counters), or None if it cannot pickle."""
-    try:
-        return pickle.dumps(envs)
-    except Exception:  # e.g. envs holding closures or emulator handles
-        return None
-
-
-def _sync(counters, recent, episode_return, episode_length, started) -> None:
-    """Copy the loop's local state into the counters before a checkpoint."""
-    counters.recent_returns = list(recent)
-    counters.episode_return = episode_return.tolist()
-    counters.episode_length = episode_length.tolist()
-    counters.wall_seconds = time.perf_counter() - started
-
-
-def _goal_record(counters: Counters, wall: float, value: float) -> dict:
-    return {
-        "step": counters.env_steps,
-        "episode": counters.episodes,
-        "wall_seconds": round(wall, 3),
-        "value": round(value, 4),
-    }
-
-
-def _postfix(counters: Counters, recent, epsilon: float, wall: float) -> str:
-    mean = float(np.mean(recent)) if recent else float("nan")
-    return (
-        f"ep {counters.episodes} | mean{len(recent)} {mean:.2f} | eps {epsilon:.3f} | "
-        f"loss {counters.last_loss:.4f} | {counters.env_steps / max(wall, 1e-9):.0f} steps/s"
-    )
-
-
-def _progress_bar(config: DQNConfig, counters: Counters, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(
-        total=config.max_steps,
-        initial=counters.env_steps,
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=0.5,
-        smoothing=0.05,
-    )
-
-
-def _plot(run: RunDir, config: DQNConfig) -> str | None:
-    from qarcade import media
-
-    metrics = run.read_metrics()
-    if metrics.empty:
-        return None
-    media.plot_learning_curve(
-        metrics,
-        run / CURVE,
-        goal=config.goal,
-        window=config.goal_window,
-        title=f"{config.algo} on {config.env}",
-        evaluations=run.read_evaluations(),
-        goal_label="evaluation goal" if config.goal_metric == "eval" else "goal",
-    )
-    return str(run / CURVE)
-
-
-def default_run_dir(config: DQNConfig, root: str | Path = "runs") -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{config.env}-{config.algo}-seed{config.seed}-{stamp}-{os.getpid()}"

@@ -1,0 +1,282 @@
+"""Everything around the DQN training loop (``qarcade.dqn.train``) that is not the loop itself.
+
+The device and torch settings; which config fields a resumed run may change; the loop's counters
+and how they go into and come back out of a checkpoint; SIGINT/SIGTERM as a request to stop; the
+progress bar; the learning-curve plot and the run's summary; the default run directory.
+``qarcade.dqn.train`` re-exports the public names, so callers keep importing them from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pickle
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qarcade.dqn.config import DQNConfig
+from qarcade.dqn.envs import env_factory
+from qarcade.dqn.networks import count_parameters
+from qarcade.errors import UserError
+from qarcade.runs import CURVE, RunDir
+
+# Fields that may change when a run is resumed: budgets and bookkeeping, not the learning.
+RESUMABLE_FIELDS = {
+    "max_steps",
+    "max_minutes",
+    "goal",
+    "goal_metric",
+    "goal_window",
+    "eval_every_steps",
+    "eval_episodes",
+    "final_eval_episodes",
+    "eval_epsilon",
+    "checkpoint_every_steps",
+    "video",
+    "device",
+    "cuda_graph",
+    "torch_threads",
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+def configure_torch(config: DQNConfig, device: torch.device) -> None:
+    """Process-wide torch settings for a run on ``device``."""
+    if device.type == "cuda":
+        # Shapes never change: cuDNN times its convolution algorithms once and keeps the
+        # fastest; TF32 matrix products (GPU runs are not bit-reproducible anyway).
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+
+
+def resume_config(run_dir: str | Path, overrides: dict) -> DQNConfig:
+    """The saved config of ``run_dir`` with ``overrides`` of resumable fields applied."""
+    saved = DQNConfig.from_dict(RunDir.open(run_dir).read_config())
+    fixed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
+    changed = sorted(set(fixed) - RESUMABLE_FIELDS)
+    if changed:
+        raise UserError(f"cannot change {', '.join(changed)} when resuming a run")
+    return dataclasses.replace(saved, **fixed)
+
+
+def default_run_dir(config: DQNConfig, root: str | Path = "runs") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{config.env}-{config.algo}-seed{config.seed}-{stamp}-{os.getpid()}"
+
+
+def log_setup(config: DQNConfig, network, replay, device: torch.device, log) -> None:
+    """Log the network, the replay's memory (warning if it outgrows the machine), the config."""
+    log(f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on {device}")
+    log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
+    memory_gib = physical_memory_bytes() / 2**30
+    if replay.nbytes > memory_gib * 2**30:
+        log(
+            f"warning: the replay will outgrow this machine's {memory_gib:.1f} GiB of memory "
+            "as it fills; lower --buffer-size (alias --replay-size)"
+        )
+    log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
+
+
+def physical_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+@dataclass
+class Counters:
+    """The loop's state besides networks, replay and RNGs; saved in every checkpoint."""
+
+    env_steps: int = 0
+    vector_steps: int = 0
+    episodes: int = 0
+    update_rounds: int = 0
+    wall_seconds: float = 0.0
+    episode_return: list = field(default_factory=list)  # (N,) running, per env
+    episode_length: list = field(default_factory=list)  # (N,)
+    recent_returns: list = field(default_factory=list)  # last goal_window episodes
+    loss_sum: float = 0.0  # losses since the last finished episode
+    loss_count: int = 0
+    last_loss: float = math.nan
+    evaluations: int = 0
+    next_eval_step: int = 0
+    next_checkpoint_step: int = 0
+    last_eval: dict | None = None
+    goal_reached: dict | None = None  # {"step", "episode", "wall_seconds", "value"}
+
+
+def sync_counters(counters, recent, episode_return, episode_length, started) -> None:
+    """Copy the loop's local state into the counters before a checkpoint."""
+    counters.recent_returns = list(recent)
+    counters.episode_return = episode_return.tolist()
+    counters.episode_length = episode_length.tolist()
+    counters.wall_seconds = time.perf_counter() - started
+
+
+def goal_record(counters: Counters, wall: float, value: float) -> dict:
+    return {
+        "step": counters.env_steps,
+        "episode": counters.episodes,
+        "wall_seconds": round(wall, 3),
+        "value": round(value, 4),
+    }
+
+
+def checkpoint_state(config, learner, replay, counters, explore_rng, replay_rng, envs) -> dict:
+    """All the loop needs to continue: states, counters, RNG states, the pickled vector env."""
+    return {
+        "learner": learner.state_dict(),
+        "replay": replay.state_dict(),
+        "counters": dataclasses.asdict(counters),
+        "rng": {
+            "explore": explore_rng.bit_generator.state,
+            "replay": replay_rng.bit_generator.state,
+            "torch": torch.get_rng_state(),
+        },
+        "envs": pickled(envs),
+        "config": config.to_dict(),
+    }
+
+
+def restore_checkpoint(checkpoint, run, learner, replay, explore_rng, replay_rng, envs):
+    """Load ``checkpoint`` into the learner, replay and RNGs; returns (counters, envs).
+
+    ``envs`` is replaced (and closed) by the pickled vector env where the checkpoint has one.
+    """
+    try:
+        learner.load_state_dict(checkpoint["learner"])
+        replay.load_state_dict(checkpoint["replay"])
+        counters = Counters(**checkpoint["counters"])
+        explore_rng.bit_generator.state = checkpoint["rng"]["explore"]
+        replay_rng.bit_generator.state = checkpoint["rng"]["replay"]
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if checkpoint["envs"] is not None:
+            envs.close()
+            envs = pickle.loads(checkpoint["envs"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise UserError(f"checkpoint in {run.path} does not match its config: {error}") from None
+    return counters, envs
+
+
+def pickled(envs) -> bytes | None:
+    """The vector env's whole state (game, RNGs, step counters), or None if it cannot pickle."""
+    try:
+        return pickle.dumps(envs)
+    except Exception:  # e.g. envs holding closures or emulator handles
+        return None
+
+
+class StopSignals:
+    """SIGINT/SIGTERM set ``received`` instead of killing the loop (main thread only)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def progress_bar(config: DQNConfig, counters: Counters, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=config.max_steps,
+        initial=counters.env_steps,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.5,
+        smoothing=0.05,
+    )
+
+
+def postfix(counters: Counters, recent, epsilon: float, wall: float) -> str:
+    mean = float(np.mean(recent)) if recent else float("nan")
+    return (
+        f"ep {counters.episodes} | mean{len(recent)} {mean:.2f} | eps {epsilon:.3f} | "
+        f"loss {counters.last_loss:.4f} | {counters.env_steps / max(wall, 1e-9):.0f} steps/s"
+    )
+
+
+def plot_curve(run: RunDir, config: DQNConfig) -> str | None:
+    from qarcade import media
+
+    metrics = run.read_metrics()
+    if metrics.empty:
+        return None
+    media.plot_learning_curve(
+        metrics,
+        run / CURVE,
+        goal=config.goal,
+        window=config.goal_window,
+        title=f"{config.algo} on {config.env}",
+        evaluations=run.read_evaluations(),
+        goal_label="evaluation goal" if config.goal_metric == "eval" else "goal",
+    )
+    return str(run / CURVE)
+
+
+def frames(config: DQNConfig, env_steps: int) -> float | None:
+    """Emulator frames behind ``env_steps`` (Atari: 4 per step; None for other envs)."""
+    per_step = env_factory(config.env).frames_per_step
+    return None if per_step is None else env_steps * per_step(config)
+
+
+def run_summary(
+    config, run, counters, recent, *, stop_reason, grad_updates, device, final_eval, video, curve
+) -> dict:
+    """The run's summary (summary.json, and what ``train`` returns)."""
+    return {
+        "env": config.env,
+        "algo": config.algo,
+        "stop_reason": stop_reason,
+        "env_steps": counters.env_steps,
+        "frames": frames(config, counters.env_steps),
+        "episodes": counters.episodes,
+        "grad_updates": grad_updates,
+        "wall_seconds": round(counters.wall_seconds, 3),
+        "env_steps_per_second": round(counters.env_steps / max(counters.wall_seconds, 1e-9), 1),
+        "train_mean_reward": float(np.mean(recent)) if recent else None,
+        "goal": config.goal,
+        "goal_metric": config.goal_metric,
+        "goal_reached": counters.goal_reached is not None,
+        "goal_reached_at": counters.goal_reached,
+        "last_eval": counters.last_eval,
+        "final_eval": final_eval,
+        "device": str(device),
+        "run_dir": str(run.path),
+        "checkpoint": str(run / "checkpoint.pt"),
+        "learning_curve": curve,
+        "video": video,
+    }
