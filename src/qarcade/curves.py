@@ -118,10 +118,9 @@ def plot_runs(
     import json
 
     from qarcade import media
-    from qarcade.explain import check_figure_path
     from qarcade.runs import RunDir
 
-    out = check_figure_path(out)
+    out = media.check_figure_path(out)
     curves = learning_curves(run_dirs, labels, points=points, window=window)
     goals = {json.dumps(RunDir(path).read_config().get("goal")) for path in run_dirs}
     goal = json.loads(goals.pop()) if len(goals) == 1 else None

@@ -25,28 +25,9 @@ import numpy as np
 
 from qarcade.curves import learning_curves, plot_runs, run_label, smoothing_window  # noqa: F401
 from qarcade.errors import UserError
+from qarcade.media import FIGURE_SUFFIXES, check_figure_path, pyplot  # noqa: F401
 
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 ARROW_DXDY = ((0, -1), (0, 1), (-1, 0), (1, 0))  # gridworld actions 0..3 as (dx, dy) on screen
-
-
-def check_figure_path(out: str | Path) -> Path:
-    """``out`` as a Path to write a figure to, or a UserError naming what is wrong with it."""
-    out = Path(out)
-    if out.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UserError(f"cannot draw {out.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
-    if not out.parent.is_dir():
-        raise UserError(f"no such directory for the figure: {out.parent}")
-    return out
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # --- the gridworld value map ---
@@ -248,7 +229,7 @@ def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
     from qarcade.envs.gridworld import ACTION_NAMES
 
     out = check_figure_path(out)
-    plt = _pyplot()
+    plt = pyplot()
     n_actions = vm.q_values.shape[-1]
     fig = plt.figure(figsize=(3.2 * n_actions, 7.2), dpi=100)
     grid = fig.add_gridspec(2, 2 * n_actions, height_ratios=(1.6, 1))
@@ -349,7 +330,7 @@ def draw_q_convergence(conv: QConvergence, out: str | Path) -> Path:
     from qarcade.tabular import greedy_policy, margins
 
     out = check_figure_path(out)
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_q, ax_m) = plt.subplots(1, 2, figsize=(12, 4.6), dpi=100)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (s, a) in enumerate(zip(*np.nonzero(ACTION_MASK), strict=True)):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from qarcade.errors import UserError
+
 # --- video ---
 # Frames are (T, H, W, 3) uint8 arrays (an episode's env.render() output). Each frame is shown
 # for 1/fps seconds (default 4 fps: 250 ms, long enough to follow a gridworld move) and blown up
@@ -89,11 +93,24 @@ def notebook_animation(frames, *, fps: float = 4.0, scale: int = 4):
 
 # --- plots ---
 
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
-def _pyplot():
+
+def check_figure_path(out: str | Path) -> Path:
+    """``out`` as a Path to write a figure to, or a UserError naming what is wrong with it."""
+    out = Path(out)
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UserError(f"cannot draw {out.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
+    if not out.parent.is_dir():
+        raise UserError(f"no such directory for the figure: {out.parent}")
+    return out
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: files only, no display needed."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only, no display needed
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -105,7 +122,7 @@ def plot_learning_curve(
     """Reward per training episode (dots) and its moving mean over ``window`` episodes, against
     env steps, from a run's metrics.csv as a DataFrame, plus the greedy evaluations' means
     (evaluations.csv) when given; saved as a PNG at ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     _draw_learning_curve(ax, metrics, goal, window, title, evaluations, goal_label)
     fig.tight_layout()
@@ -139,7 +156,7 @@ def plot_curves_with_bands(curves, path, *, goal=None, xlabel="env steps", title
     (a band only where low and high are both numbers); short curves get markers."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for label, (x, mean, low, high) in curves.items():
         x, mean = np.asarray(x, dtype=np.float64), np.asarray(mean, dtype=np.float64)

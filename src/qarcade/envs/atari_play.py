@@ -51,11 +51,9 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
 
 def draw_preprocessing_figure(out: str | Path, name: str = "mspacman", steps: int = 40, seed=0):
     """Writes the lab's figure: the original frame beside the lab's and the standard frames."""
-    import matplotlib
+    from qarcade.media import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out = Path(out)
     if not out.parent.exists():
         raise UserError(f"folder {str(out.parent)!r} does not exist")
