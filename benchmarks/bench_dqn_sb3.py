@@ -286,17 +286,7 @@ def per_update(args) -> None:
         return net
 
     def learner(net):
-        return Learner(
-            net,
-            double=False,
-            loss=lab.loss,
-            learning_rate=lab.learning_rate,
-            adam_eps=lab.adam_eps,
-            grad_clip_norm=lab.grad_clip_norm,
-            target_update_every=lab.target_update_every,
-            tau=lab.tau,
-            device=torch.device("cpu"),
-        )
+        return Learner.for_config(net, lab, torch.device("cpu"))  # lab: DQN, double off
 
     learners = {
         "qarcade before (7x7 conv as nn.Conv2d)": learner(network(False)),

@@ -132,6 +132,22 @@ class Learner:
         self.device = device
         self.grad_updates = 0
 
+    @classmethod
+    def for_config(cls, network: nn.Module, config, device: torch.device) -> Learner:
+        """The learner a ``DQNConfig``'s learning fields describe, for ``network`` on ``device``."""
+        return cls(
+            network,
+            double=config.double,
+            loss=config.loss,
+            learning_rate=config.learning_rate,
+            adam_eps=config.adam_eps,
+            grad_clip_norm=config.grad_clip_norm,
+            target_update_every=config.target_update_every,
+            tau=config.tau,
+            device=device,
+            cuda_graph=config.cuda_graph,
+        )
+
     def to_tensors(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         def put(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(array).to(self.device, non_blocking=True)

@@ -98,18 +98,7 @@ def train(
     envs = make_vector(config, config.num_envs)
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
     network = network_for(config, obs_space, action_space)
-    learner = Learner(
-        network,
-        double=config.double,
-        loss=config.loss,
-        learning_rate=config.learning_rate,
-        adam_eps=config.adam_eps,
-        grad_clip_norm=config.grad_clip_norm,
-        target_update_every=config.target_update_every,
-        tau=config.tau,
-        device=device,
-        cuda_graph=config.cuda_graph,
-    )
+    learner = Learner.for_config(network, config, device)
     replay = ReplayBuffer(
         config.buffer_size,
         config.num_envs,
