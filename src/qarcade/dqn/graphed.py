@@ -15,17 +15,11 @@ so the warm-up changes nothing the run learns.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from qarcade.dqn.replay import Batch
 
 WARMUP_STEPS = 3
-
-
-def batch_arrays(batch: Batch) -> tuple[np.ndarray, ...]:
-    """The arrays of a batch in ``Learner.gradient_step``'s argument order."""
-    return batch.obs, batch.actions, batch.returns, batch.discounts, batch.next_obs
 
 
 class GraphedUpdate:
@@ -45,7 +39,7 @@ class GraphedUpdate:
         """One gradient step on ``batch``; the loss as a fresh 0-d device tensor."""
         if self.graph is None:
             self._record(batch)
-        for fixed, array in zip(self.inputs, batch_arrays(batch), strict=True):
+        for fixed, array in zip(self.inputs, batch.learning_arrays(), strict=True):
             fixed.copy_(torch.from_numpy(array), non_blocking=True)
         self.graph.replay()
         return self.loss.clone()  # the next replay overwrites self.loss
@@ -53,7 +47,7 @@ class GraphedUpdate:
     def _record(self, batch: Batch) -> None:
         learner = self.learner
         device = learner.device
-        self.inputs = [torch.from_numpy(array).to(device) for array in batch_arrays(batch)]
+        self.inputs = [torch.from_numpy(array).to(device) for array in batch.learning_arrays()]
         self._warm_up()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):

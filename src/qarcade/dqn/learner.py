@@ -149,15 +149,9 @@ class Learner:
         )
 
     def to_tensors(self, batch: Batch) -> tuple[torch.Tensor, ...]:
-        def put(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(array).to(self.device, non_blocking=True)
-
-        return (
-            put(batch.obs),
-            put(batch.actions),
-            put(batch.returns),
-            put(batch.discounts),
-            put(batch.next_obs),
+        return tuple(
+            torch.from_numpy(array).to(self.device, non_blocking=True)
+            for array in batch.learning_arrays()
         )
 
     def update(self, batch: Batch) -> torch.Tensor:

@@ -62,6 +62,10 @@ class Batch:
     indices: np.ndarray  # (B,) logical slots, for tests and debugging
     envs: np.ndarray  # (B,) env columns
 
+    def learning_arrays(self) -> tuple[np.ndarray, ...]:
+        """What a gradient step reads, in ``Learner.gradient_step``'s argument order."""
+        return self.obs, self.actions, self.returns, self.discounts, self.next_obs
+
 
 class ReplayBuffer:
     """Preallocated rings of frames plus per-step action, reward, terminated, truncated."""
