@@ -42,8 +42,6 @@ def gif_bytes(frames, *, fps: float = 4.0, scale: int = 4) -> bytes:
 def write_video(frames, path, *, fps: float = 4.0, scale: int = 4):
     """Write ``frames`` to ``path``: .mp4 (H.264 through imageio-ffmpeg) or .gif; returns the
     path. Any other extension is a UserError, raised before anything is written."""
-    from pathlib import Path
-
     from qarcade.errors import UserError
 
     path = Path(path)
@@ -269,8 +267,6 @@ class LiveCurve:
         started = self._clock()
         data = self.png()
         if self.path is not None:
-            from pathlib import Path
-
             Path(self.path).write_bytes(data)
         if self._display is not None:
             try:
