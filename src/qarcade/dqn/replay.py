@@ -67,6 +67,20 @@ class Batch:
         return self.obs, self.actions, self.returns, self.discounts, self.next_obs
 
 
+@dataclass
+class SlotBatch:
+    """A sampled batch whose stacks are rows (B, k) of ``ReplayBuffer.frames`` (column ``envs``)
+    rather than frames: what a device holding its own copy of the frames needs to gather them."""
+
+    obs_rows: np.ndarray  # (B, k) int64 physical rows, oldest frame first
+    actions: np.ndarray
+    returns: np.ndarray
+    discounts: np.ndarray
+    next_rows: np.ndarray
+    indices: np.ndarray
+    envs: np.ndarray
+
+
 class ReplayBuffer:
     """Preallocated rings of frames plus per-step action, reward, terminated, truncated."""
 
@@ -190,23 +204,28 @@ class ReplayBuffer:
         high = self.cursor - self.n_step
         return low, high
 
-    def stack(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
-        """Frames (B, k, *frame) ending at logical slots t (B,) of env columns env (B,).
-
-        Before an episode's first frame the first frame is repeated.
-        """
+    def stack_rows(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Physical rows (B, k), oldest first, of the frames stacked at logical slots t (B,) of
+        env columns env (B,). Before an episode's first frame the first frame is repeated."""
         columns = [t]
         current = t
         for _ in range(self.frame_stack - 1):
             current = np.where(self._episode_start(current, env), current, current - 1)
             columns.append(current)
-        slots = np.stack(columns[::-1], axis=1)  # (B, k), oldest first
-        stored = self.frames[np.mod(slots, self.slots), env[:, None]]  # (B, k, *stored)
+        return np.mod(np.stack(columns[::-1], axis=1), self.slots)
+
+    def frames_at(self, rows: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Frames (B, k, *frame) at physical rows (B, k) of env columns env (B,), decoded."""
+        stored = self.frames[rows, env[:, None]]  # (B, k, *stored)
         if self.codec is None:
             return stored
-        b, k = slots.shape
+        b, k = rows.shape
         frames = self.codec.decode(stored.reshape(b * k, *stored.shape[2:]))  # (B*k, *frame)
         return frames.reshape(b, k, *frames.shape[1:])
+
+    def stack(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Frames (B, k, *frame) ending at logical slots t (B,) of env columns env (B,)."""
+        return self.frames_at(self.stack_rows(t, env), env)
 
     def latest_stacks(self) -> np.ndarray:
         """The stacked newest observation of every env, (N, k, *frame): what the agent acts on."""
@@ -226,6 +245,19 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Uniform over valid transition starts (rejection of final frames), seeded by ``rng``."""
+        slots = self.sample_slots(batch_size, rng)
+        return Batch(
+            obs=self.frames_at(slots.obs_rows, slots.envs),
+            actions=slots.actions,
+            returns=slots.returns,
+            discounts=slots.discounts,
+            next_obs=self.frames_at(slots.next_rows, slots.envs),
+            indices=slots.indices,
+            envs=slots.envs,
+        )
+
+    def sample_slots(self, batch_size: int, rng: np.random.Generator) -> SlotBatch:
+        """What ``sample`` draws, with the stacks as rows of ``frames`` instead of frames."""
         low, high = self.valid_range()
         if high < low:
             raise ValueError("not enough steps in the replay to sample")
@@ -252,12 +284,12 @@ class ReplayBuffer:
             self.truncated[rows, env[:, None]],
             self.gamma,
         )
-        return Batch(
-            obs=self.stack(t, env),
+        return SlotBatch(
+            obs_rows=self.stack_rows(t, env),
             actions=self.actions[np.mod(t, self.slots), env],
             returns=returns,
             discounts=discounts,
-            next_obs=self.stack(t + steps, env),
+            next_rows=self.stack_rows(t + steps, env),
             indices=t,
             envs=env,
         )
