@@ -162,3 +162,39 @@ def test_a_state_saved_by_a_cuda_graphed_learner_loads_on_the_cpu():
     batch = batch_from([1], [1], [0.5], [0.9], [0])
     assert a.update(batch).item() == b.update(batch).item()
     assert torch.equal(a.online.table, b.online.table)
+
+
+def test_a_learner_reading_the_replays_device_frames_steps_as_one_given_the_frames():
+    from qarcade.dqn.networks import build_q_network
+    from qarcade.dqn.replay import ReplayBuffer
+
+    torch.manual_seed(0)
+    network = build_q_network("tiny", True, (28, 28, 1), np.dtype(np.uint8), 2, 3)
+    given, gathering = (
+        Learner(
+            copy.deepcopy(network),
+            double=True,
+            loss="huber",
+            learning_rate=1e-3,
+            adam_eps=1e-8,
+            grad_clip_norm=10.0,
+            target_update_every=2,
+            tau=1.0,
+            device=torch.device("cpu"),
+        )
+        for _ in range(2)
+    )
+    replay = ReplayBuffer(200, 2, (28, 28, 1), np.uint8, frame_stack=2, n_step=2, gamma=0.9)
+    rng = np.random.default_rng(0)
+    replay.start(rng.integers(0, 256, (2, 28, 28, 1), dtype=np.uint8))
+    gathering.read_frames(replay.mirror_frames(torch.device("cpu")))
+    draws_a, draws_b = np.random.default_rng(1), np.random.default_rng(1)
+    for step in range(40):
+        done = rng.random(2) < 0.1
+        frames = rng.integers(0, 256, (2, 28, 28, 1), dtype=np.uint8)
+        replay.add(rng.integers(0, 3, 2), rng.random(2), done, np.zeros(2, bool), frames)
+        if step >= 10:  # the frames arrive between updates, as in the loop
+            loss = given.update(replay.sample(8, draws_a))
+            assert torch.equal(loss, gathering.update(replay.sample_slots(8, draws_b)))
+    for name, value in given.online.state_dict().items():
+        assert torch.equal(gathering.online.state_dict()[name], value), name

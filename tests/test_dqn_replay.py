@@ -214,3 +214,59 @@ def test_gridworld_codec_is_exact_and_the_replay_samples_the_same_pixels(size, p
     b = compact.sample(64, np.random.default_rng(1))
     assert np.array_equal(a.obs, b.obs) and np.array_equal(a.next_obs, b.next_obs)
     assert np.array_equal(plain.latest_stacks(), compact.latest_stacks())
+
+
+def test_sample_slots_draws_the_same_batch_as_indices():
+    replay = make(k=4, n=2)
+    fill(replay, 40)
+    batch = replay.sample(64, np.random.default_rng(5))
+    slots = replay.sample_slots(64, np.random.default_rng(5))
+    assert slots.obs.shape == (64, 4) and slots.obs.dtype == np.int64
+    assert np.array_equal(replay.frames_at(slots.obs), batch.obs)
+    assert np.array_equal(replay.frames_at(slots.next_obs), batch.next_obs)
+    for name in ("actions", "returns", "discounts", "indices", "envs"):
+        assert np.array_equal(getattr(slots, name), getattr(batch, name)), name
+    assert len(slots.learning_arrays()) == len(batch.learning_arrays())
+
+
+def test_mirrored_frames_follow_every_write():
+    import torch
+
+    replay = make(k=3, n=2)
+    fill(replay, 7)
+    mirror = replay.mirror_frames(torch.device("cpu"))  # a device copy, here in host memory
+    used = replay.cursor + 1
+    assert torch.equal(mirror[:used], torch.from_numpy(replay.frames[:used]))
+    for steps in (30, 0):  # past the wrap-around, then a restart by hand
+        if steps:
+            fill_more(replay, steps)
+        else:
+            replay.cut_episodes(np.stack([frame(999, e) for e in (0, 1)]))
+        assert torch.equal(mirror, torch.from_numpy(replay.frames))
+    saved = make(k=3, n=2)
+    fill(saved, 9)
+    replay.load_state_dict(saved.state_dict())
+    assert torch.equal(mirror, torch.from_numpy(replay.frames))
+    index = replay.sample_slots(16, np.random.default_rng(0)).obs
+    flat = mirror.view(-1, *mirror.shape[2:])
+    assert np.array_equal(flat[torch.from_numpy(index)].numpy(), replay.frames_at(index))
+
+
+def fill_more(replay, steps):
+    """``steps`` more steps of the schedule ``fill`` follows, continuing from the cursor."""
+    zeros = np.zeros(2)
+    for s in range(replay.cursor, replay.cursor + steps):
+        frames = np.stack([frame(s + 1, e) for e in (0, 1)])
+        replay.add(zeros.astype(int), zeros + 1.0, zeros.astype(bool), zeros.astype(bool), frames)
+
+
+def test_one_draw_split_into_the_batches_of_several_updates():
+    replay = make(k=3, n=2)
+    fill(replay, 40)
+    whole = replay.sample_slots(4 * 8, np.random.default_rng(2))
+    parts = whole.split(4)
+    assert [len(part.indices) for part in parts] == [8] * 4
+    assert np.array_equal(np.concatenate([part.obs for part in parts]), whole.obs)
+    assert np.array_equal(np.concatenate([part.discounts for part in parts]), whole.discounts)
+    batch = replay.gather(parts[2])
+    assert np.array_equal(batch.next_obs, replay.frames_at(whole.next_obs[16:24]))

@@ -17,7 +17,7 @@ from tiny_runs import QUIET, tiny
 from qarcade.dqn.evaluate import evaluate_run
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.networks import build_q_network
-from qarcade.dqn.replay import Batch
+from qarcade.dqn.replay import Batch, ReplayBuffer
 from qarcade.dqn.train import resolve_device, train
 from qarcade.runs import RunDir
 
@@ -122,6 +122,51 @@ def test_a_graphed_learners_checkpoint_resumes_on_the_cpu_and_on_the_gpu(no_tf32
         batch = atari_batch(rng)
         assert float(graphed.update(batch)) == pytest.approx(float(cpu.update(batch)), rel=1e-4)
     assert graphed.grad_updates == cpu.grad_updates == 6
+
+
+def test_graphed_updates_gathering_from_the_gpu_frames_equal_eager_ones_on_host_frames(no_tf32):
+    replay = ReplayBuffer(4000, 16, (84, 84, 1), np.uint8, frame_stack=4, n_step=3, gamma=0.99)
+    rng = np.random.default_rng(4)
+    new_frames = lambda: rng.integers(0, 256, (16, 84, 84, 1), dtype=np.uint8)  # noqa: E731
+    replay.start(new_frames())
+    eager = learner_on("cuda", nature_network(), True)
+    gathering = learner_on("cuda", nature_network(), True, cuda_graph=True)
+    gathering.read_frames(replay.mirror_frames(torch.device("cuda")))
+    draws_a, draws_b = np.random.default_rng(5), np.random.default_rng(5)
+    for step in range(300):  # wraps the 250 slots: the mirror's rows are rewritten
+        done = rng.random(16) < 0.02
+        replay.add(rng.integers(0, 9, 16), rng.random(16), done, ~done & (rng.random(16) < 0.01),
+                   new_frames(), rng.random(16) < 0.02)  # fmt: skip
+        if step >= 20 and step % 40 == 0:
+            host = float(eager.update(replay.sample(32, draws_a)))
+            assert float(gathering.update(replay.sample_slots(32, draws_b))) == pytest.approx(
+                host, rel=1e-4
+            )
+    torch.cuda.synchronize()
+    assert torch.equal(replay.device_frames.cpu(), torch.from_numpy(replay.frames))
+    for name, value in eager.online.state_dict().items():
+        assert torch.allclose(gathering.online.state_dict()[name], value, rtol=1e-3, atol=1e-6)
+
+
+def test_an_atari_run_gathers_its_batches_on_the_gpu(tmp_path):
+    from qarcade.dqn.config import build_config
+
+    config = build_config(
+        "atari",
+        "d3qn",
+        {"num_envs": 4, "buffer_size": 4000, "warmup_steps": 400, "max_steps": 1200,
+         "eval_every_steps": 0, "final_eval_episodes": 0, "video": False, "device": "cuda",
+         "max_episode_steps": 300, "checkpoint_every_steps": 0},
+    )  # fmt: skip
+    lines = []
+    summary = train(config, tmp_path / "run", progress=False, log=lines.append)
+    assert any("replay frames mirrored on cuda" in line for line in lines), lines
+    assert summary["grad_updates"] == (summary["env_steps"] - 400) // 4 + 1
+    resumed = train(
+        dataclasses.replace(config, max_steps=1600), tmp_path / "run", resume=True,
+        progress=False, log=lines.append,
+    )  # fmt: skip
+    assert resumed["grad_updates"] == (resumed["env_steps"] - 400) // 4 + 1
 
 
 def test_device_auto_picks_the_gpu():

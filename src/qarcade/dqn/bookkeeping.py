@@ -42,6 +42,7 @@ RESUMABLE_FIELDS = {
     "video",
     "device",
     "cuda_graph",
+    "replay_on_device",
     "torch_threads",
 }
 
@@ -91,6 +92,24 @@ def log_setup(config: DQNConfig, network, replay, device: torch.device, log) -> 
             "as it fills; lower --buffer-size (alias --replay-size)"
         )
     log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
+
+
+def batch_reader(config: DQNConfig, replay, learner, device: torch.device, log):
+    """What turns a ``replay.sample_slots`` batch into one the learner takes: ``replay.gather``
+    (frames), or nothing on a GPU with ``replay_on_device``, whose frames are mirrored there."""
+    gather = replay.gather
+    if not (config.replay_on_device and device.type == "cuda" and replay.codec is None):
+        return gather
+    free, _ = torch.cuda.mem_get_info(device)
+    if replay.frames.nbytes > free // 2:
+        log(
+            f"replay frames ({replay.frames.nbytes / 2**30:.1f} GiB) kept in host memory: "
+            f"more than half the GPU's free {free / 2**30:.1f} GiB"
+        )
+        return gather
+    learner.read_frames(replay.mirror_frames(device))
+    log(f"replay frames mirrored on {device} ({replay.frames.nbytes / 2**30:.2f} GiB)")
+    return lambda slots: slots
 
 
 def physical_memory_bytes() -> int:

@@ -103,6 +103,11 @@ class DQNConfig:
     cuda_graph: bool = _f(
         True, "GPU: record one update as a CUDA graph and replay it per batch (no effect on CPU)"
     )
+    replay_on_device: bool = _f(
+        True,
+        "GPU: keep a copy of the replay's frames on the GPU and gather each batch there (when "
+        "they fit in half its free memory; not with the gridworld's compact frames)",
+    )
     torch_threads: int = _f(0, "torch CPU threads (0 = one per core)")
 
     def __post_init__(self):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from qarcade.dqn.replay import Batch
+from qarcade.dqn.replay import Batch, SlotBatch
 
 WARMUP_STEPS = 3
 
@@ -35,7 +35,7 @@ class GraphedUpdate:
         """Forget the recording (the optimiser's state tensors were replaced)."""
         self.graph = None
 
-    def step(self, batch: Batch) -> torch.Tensor:
+    def step(self, batch: Batch | SlotBatch) -> torch.Tensor:
         """One gradient step on ``batch``; the loss as a fresh 0-d device tensor."""
         if self.graph is None:
             self._record(batch)
@@ -44,14 +44,14 @@ class GraphedUpdate:
         self.graph.replay()
         return self.loss.clone()  # the next replay overwrites self.loss
 
-    def _record(self, batch: Batch) -> None:
+    def _record(self, batch: Batch | SlotBatch) -> None:
         learner = self.learner
         device = learner.device
         self.inputs = [torch.from_numpy(array).to(device) for array in batch.learning_arrays()]
         self._warm_up()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.loss = learner.gradient_step(*self.inputs)
+            self.loss = learner.batch_step(*self.inputs)
 
     def _warm_up(self) -> None:
         """A few eager steps on a side stream that leave parameters and Adam's state as found."""
@@ -70,7 +70,7 @@ class GraphedUpdate:
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_STEPS):
-                learner.gradient_step(*self.inputs)
+                learner.batch_step(*self.inputs)
         torch.cuda.current_stream().wait_stream(side)
         for group, rate in zip(optimizer.param_groups, rates, strict=True):
             group["lr"] = rate

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from qarcade.dqn.networks import place
-from qarcade.dqn.replay import Batch
+from qarcade.dqn.replay import Batch, SlotBatch
 
 
 def td_target(
@@ -131,6 +131,12 @@ class Learner:
         self.tau = tau
         self.device = device
         self.grad_updates = 0
+        self.frames: torch.Tensor | None = None  # see read_frames
+
+    def read_frames(self, frames: torch.Tensor) -> None:
+        """From now on batches are ``SlotBatch``es: their stacks are indices into ``frames`` (the
+        replay's device copy, ``ReplayBuffer.mirror_frames``), gathered on the device."""
+        self.frames = frames.view(-1, *frames.shape[2:])
 
     @classmethod
     def for_config(cls, network: nn.Module, config, device: torch.device) -> Learner:
@@ -148,22 +154,29 @@ class Learner:
             cuda_graph=config.cuda_graph,
         )
 
-    def to_tensors(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+    def to_tensors(self, batch: Batch | SlotBatch) -> tuple[torch.Tensor, ...]:
         return tuple(
             torch.from_numpy(array).to(self.device, non_blocking=True)
             for array in batch.learning_arrays()
         )
 
-    def update(self, batch: Batch) -> torch.Tensor:
+    def update(self, batch: Batch | SlotBatch) -> torch.Tensor:
         """One gradient step on ``batch``; returns the loss as a 0-d tensor (no device sync)."""
         if self.graphed is not None:
             loss = self.graphed.step(batch)
         else:
-            loss = self.gradient_step(*self.to_tensors(batch))
+            loss = self.batch_step(*self.to_tensors(batch))
         self.grad_updates += 1
         if self.grad_updates % self.target_update_every == 0:
             polyak_update(self.target, self.online, self.tau)
         return loss
+
+    def batch_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
+        """``gradient_step`` on a batch's device tensors, gathering its stacks first where they
+        are indices into the replay's device frames (``read_frames``)."""
+        if self.frames is not None:
+            obs, next_obs = self.frames[obs], self.frames[next_obs]  # (B, k, *frame)
+        return self.gradient_step(obs, actions, returns, discounts, next_obs)
 
     def gradient_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
         """TD target, loss, backward, clipping and Adam step on device tensors; the loss (0-d)."""

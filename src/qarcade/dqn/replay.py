@@ -23,9 +23,10 @@ stacks are decoded when read: the same pixels for ~1/140 of the memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+import torch
 
 
 def nstep_returns(
@@ -69,16 +70,26 @@ class Batch:
 
 @dataclass
 class SlotBatch:
-    """A sampled batch whose stacks are rows (B, k) of ``ReplayBuffer.frames`` (column ``envs``)
-    rather than frames: what a device holding its own copy of the frames needs to gather them."""
+    """A sampled batch whose stacks are indices (B, k) into the replay's frames seen as one row
+    per (slot, env), ``frames.reshape(slots * num_envs, *stored)``, oldest frame first: what a
+    device holding its own copy of the frames (``ReplayBuffer.mirror_frames``) gathers from."""
 
-    obs_rows: np.ndarray  # (B, k) int64 physical rows, oldest frame first
+    obs: np.ndarray  # (B, k) int64
     actions: np.ndarray
     returns: np.ndarray
     discounts: np.ndarray
-    next_rows: np.ndarray
+    next_obs: np.ndarray  # (B, k) int64
     indices: np.ndarray
     envs: np.ndarray
+
+    def learning_arrays(self) -> tuple[np.ndarray, ...]:
+        return self.obs, self.actions, self.returns, self.discounts, self.next_obs
+
+    def split(self, count: int) -> list[SlotBatch]:
+        """``count`` consecutive batches of equal size (views): several updates' batches drawn
+        in one ``sample_slots`` call, which costs about what one batch's draw costs."""
+        parts = {f.name: np.split(getattr(self, f.name), count) for f in fields(self)}
+        return [SlotBatch(**{name: part[i] for name, part in parts.items()}) for i in range(count)]
 
 
 class ReplayBuffer:
@@ -113,6 +124,7 @@ class ReplayBuffer:
         self.truncated = np.zeros(shape, dtype=bool)
         self.life_lost = np.zeros(shape, dtype=bool)  # terminal for learning only (Atari)
         self.cursor = -1  # logical slot of the newest frame; its step is still to come
+        self.device_frames: torch.Tensor | None = None  # a device's copy (mirror_frames)
 
     @property
     def nbytes(self) -> int:
@@ -127,15 +139,30 @@ class ReplayBuffer:
             f"{self.frames.dtype} {what} = {self.nbytes / 2**20:,.1f} MiB preallocated"
         )
 
-    def _store(self, frames: np.ndarray) -> np.ndarray:
-        return self.codec.encode(frames) if self.codec else frames
+    def _store(self, row: int, frames: np.ndarray) -> None:
+        """Write frames (N, *frame) into physical slot ``row`` (and the device copy, if any)."""
+        self.frames[row] = self.codec.encode(frames) if self.codec else frames
+        if self.device_frames is not None:  # queued after the device's pending reads of it
+            self.device_frames[row].copy_(torch.from_numpy(self.frames[row]), non_blocking=True)
+
+    def mirror_frames(self, device: torch.device) -> torch.Tensor:
+        """Keep a copy of the frames on ``device``, written with them from now on; returns it.
+
+        Batches from ``sample_slots`` index into it, so a GPU gathers each batch itself instead
+        of receiving its frames (Atari: 1.8 MB less to copy per update).
+        """
+        used = min(self.cursor + 1, self.slots)  # the rest is written before it is read
+        host = torch.from_numpy(self.frames)
+        self.device_frames = torch.zeros(host.shape, dtype=host.dtype, device=device)
+        self.device_frames[:used].copy_(host[:used])
+        return self.device_frames
 
     # --- writing ---
 
     def start(self, frames: np.ndarray) -> None:
         """Store the first frames (N, *frame) returned by reset."""
         self.cursor = 0
-        self.frames[0] = self._store(frames)
+        self._store(0, frames)
 
     def add(
         self,
@@ -158,7 +185,7 @@ class ReplayBuffer:
         self.life_lost[row] = False if life_lost is None else life_lost
         self.cursor += 1
         row = self.cursor % self.slots
-        self.frames[row] = self._store(next_frames)
+        self._store(row, next_frames)
         self.terminated[row] = False
         self.truncated[row] = False
         self.life_lost[row] = False
@@ -171,7 +198,7 @@ class ReplayBuffer:
         bootstraps), and a reset step leads to the new first frames, as next-step autoreset does.
         """
         if self.cursor < 1:
-            self.frames[self.cursor % self.slots] = self._store(reset_frames)
+            self._store(self.cursor % self.slots, reset_frames)
             return
         self.truncated[(self.cursor - 1) % self.slots] |= ~self.terminated[
             (self.cursor - 1) % self.slots
@@ -204,28 +231,30 @@ class ReplayBuffer:
         high = self.cursor - self.n_step
         return low, high
 
-    def stack_rows(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
-        """Physical rows (B, k), oldest first, of the frames stacked at logical slots t (B,) of
-        env columns env (B,). Before an episode's first frame the first frame is repeated."""
+    def stack_index(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
+        """Indices (B, k) into the frames seen as (slots * num_envs, *stored), oldest first, of
+        the stack ending at logical slots t (B,) of env columns env (B,). Before an episode's
+        first frame the first frame is repeated."""
         columns = [t]
         current = t
         for _ in range(self.frame_stack - 1):
             current = np.where(self._episode_start(current, env), current, current - 1)
             columns.append(current)
-        return np.mod(np.stack(columns[::-1], axis=1), self.slots)
+        rows = np.mod(np.stack(columns[::-1], axis=1), self.slots)
+        return rows * self.num_envs + env[:, None]
 
-    def frames_at(self, rows: np.ndarray, env: np.ndarray) -> np.ndarray:
-        """Frames (B, k, *frame) at physical rows (B, k) of env columns env (B,), decoded."""
-        stored = self.frames[rows, env[:, None]]  # (B, k, *stored)
+    def frames_at(self, index: np.ndarray) -> np.ndarray:
+        """Frames (B, k, *frame), decoded, at indices (B, k) from ``stack_index``."""
+        stored = self.frames.reshape(-1, *self.frames.shape[2:])[index]  # (B, k, *stored)
         if self.codec is None:
             return stored
-        b, k = rows.shape
+        b, k = index.shape
         frames = self.codec.decode(stored.reshape(b * k, *stored.shape[2:]))  # (B*k, *frame)
         return frames.reshape(b, k, *frames.shape[1:])
 
     def stack(self, t: np.ndarray, env: np.ndarray) -> np.ndarray:
         """Frames (B, k, *frame) ending at logical slots t (B,) of env columns env (B,)."""
-        return self.frames_at(self.stack_rows(t, env), env)
+        return self.frames_at(self.stack_index(t, env))
 
     def latest_stacks(self) -> np.ndarray:
         """The stacked newest observation of every env, (N, k, *frame): what the agent acts on."""
@@ -245,19 +274,22 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """Uniform over valid transition starts (rejection of final frames), seeded by ``rng``."""
-        slots = self.sample_slots(batch_size, rng)
+        return self.gather(self.sample_slots(batch_size, rng))
+
+    def gather(self, slots: SlotBatch) -> Batch:
+        """The batch ``slots`` describes, with its stacks' frames."""
         return Batch(
-            obs=self.frames_at(slots.obs_rows, slots.envs),
+            obs=self.frames_at(slots.obs),
             actions=slots.actions,
             returns=slots.returns,
             discounts=slots.discounts,
-            next_obs=self.frames_at(slots.next_rows, slots.envs),
+            next_obs=self.frames_at(slots.next_obs),
             indices=slots.indices,
             envs=slots.envs,
         )
 
     def sample_slots(self, batch_size: int, rng: np.random.Generator) -> SlotBatch:
-        """What ``sample`` draws, with the stacks as rows of ``frames`` instead of frames."""
+        """What ``sample`` draws (the same draws), with stacks as indices instead of frames."""
         low, high = self.valid_range()
         if high < low:
             raise ValueError("not enough steps in the replay to sample")
@@ -285,11 +317,11 @@ class ReplayBuffer:
             self.gamma,
         )
         return SlotBatch(
-            obs_rows=self.stack_rows(t, env),
+            obs=self.stack_index(t, env),
             actions=self.actions[np.mod(t, self.slots), env],
             returns=returns,
             discounts=discounts,
-            next_rows=self.stack_rows(t + steps, env),
+            next_obs=self.stack_index(t + steps, env),
             indices=t,
             envs=env,
         )
@@ -316,3 +348,5 @@ class ReplayBuffer:
             getattr(self, name)[:used] = state[name]
         self.life_lost[:used] = state.get("life_lost", False)  # absent before Atari
         self.cursor = int(state["cursor"])
+        if self.device_frames is not None:
+            self.device_frames.copy_(torch.from_numpy(self.frames))

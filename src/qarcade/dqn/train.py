@@ -1,10 +1,12 @@
 """THE training loop of the DQN family (DQN, Double, Dueling, D3QN: two flags of one config).
 
-Per vector step: act epsilon-greedily on all N envs with one batched forward; step; store the
-step in the replay; close finished episodes into metrics. Every ``train_every_steps`` env steps
-after warm-up: ``updates_per_round`` times sample, TD target, loss, optimiser step (the learner
-syncs the target network). Then periodic evaluation and checkpoints; stop at the goal, the step
-or time budget, or a signal (SIGINT/SIGTERM: checkpoint, then a clean exit).
+Per vector step: act epsilon-greedily on all N envs with one batched forward; run the update
+rounds due (every ``train_every_steps`` env steps after warm-up, ``updates_per_round`` times
+sample, TD target, loss, optimiser step; the learner syncs the target network); step the envs;
+store the step in the replay; close finished episodes into metrics. The updates come before the
+env step so that on a GPU, where they are queued, the envs step while the GPU computes. Then
+periodic evaluation and checkpoints; stop at the goal, the step or time budget, or a signal
+(SIGINT/SIGTERM: checkpoint, then a clean exit).
 
 Everything the loop needs to continue is in the checkpoint: network and optimiser states, the
 replay, the counters, the numpy RNG states and the pickled vector env, so ``--resume`` continues
@@ -31,6 +33,7 @@ from qarcade.dqn.bookkeeping import (
     RESUMABLE_FIELDS,
     Counters,
     StopSignals,
+    batch_reader,
     checkpoint_state,
     configure_torch,
     default_run_dir,
@@ -110,6 +113,7 @@ def train(
         codec=frame_codec(config),
     )
     log_setup(config, network, replay, device, log)
+    read = batch_reader(config, replay, learner, device, log)
 
     n = config.num_envs
     if checkpoint is None:
@@ -186,25 +190,30 @@ def train(
                 greedy = np.zeros(n, np.int64)
             actions = np.where(explore, random_actions, greedy)
 
+            # --- learn: rounds due at warmup, warmup + k, warmup + 2k, ... env steps, counting
+            # this step. Queued before the envs step: on a GPU the updates run meanwhile (so
+            # this step's own transitions are not in the replay yet).
+            steps_after = counters.env_steps + int(live.sum())
+            losses = []  # 0-d tensors, read once the envs have stepped: one device sync
+            if steps_after >= config.warmup_steps and replay.can_sample():
+                due = (steps_after - config.warmup_steps) // config.train_every_steps + 1
+                count = (due - counters.update_rounds) * config.updates_per_round
+                if count > 0:  # all batches of this step drawn at once: the replay is the same
+                    drawn = replay.sample_slots(config.batch_size * count, replay_rng)
+                    for batch in drawn.split(count):
+                        losses.append(learner.update(read(batch)))
+                counters.update_rounds = max(counters.update_rounds, due)
+
             # --- step and store ---
             frames, rewards, terminated, truncated, info = envs.step(actions)
             replay.add(actions, rewards, terminated, truncated, frames, info.get("life_loss"))
             counters.vector_steps += 1
-            counters.env_steps += int(live.sum())
+            counters.env_steps = steps_after
             episode_return += rewards * live
             episode_length += live
-
-            # --- learn: rounds due at warmup, warmup + k, warmup + 2k, ... env steps ---
-            if counters.env_steps >= config.warmup_steps and replay.can_sample():
-                due = (counters.env_steps - config.warmup_steps) // config.train_every_steps + 1
-                losses = []  # 0-d tensors: one device sync per vector step, not per update
-                for _ in range(due - counters.update_rounds):
-                    for _ in range(config.updates_per_round):
-                        losses.append(learner.update(replay.sample(config.batch_size, replay_rng)))
-                if losses:
-                    counters.loss_sum += float(torch.stack(losses).sum())
-                    counters.loss_count += len(losses)
-                counters.update_rounds = max(counters.update_rounds, due)
+            if losses:
+                counters.loss_sum += float(torch.stack(losses).sum())
+                counters.loss_count += len(losses)
 
             # --- finished episodes -> metrics ---
             ended = np.flatnonzero((terminated | truncated) & live)
