@@ -41,8 +41,8 @@ def instrument() -> None:
     Learner.update = timed("update", Learner.update)
     make_q = train_module.q_function
 
-    def timed_q_function(network, device):
-        return timed("acting", make_q(network, device))
+    def timed_q_function(network, device, **options):
+        return timed("acting", make_q(network, device, **options))
 
     train_module.q_function = timed_q_function
 

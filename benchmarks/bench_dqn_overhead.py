@@ -49,8 +49,8 @@ def instrument(sync_cuda: bool = False) -> None:
     ReplayBuffer.latest_stacks = timed("replay: latest stacks", ReplayBuffer.latest_stacks)
     make_q = evaluate_module.q_function
 
-    def timed_q_function(network, device):
-        return timed("network: acting forward", make_q(network, device))
+    def timed_q_function(network, device, **options):
+        return timed("network: acting forward", make_q(network, device, **options))
 
     train_module.q_function = timed_q_function
     make_vector = train_module.make_vector

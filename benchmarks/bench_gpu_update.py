@@ -1,20 +1,19 @@
-"""Where one Ms. Pac-Man update's time goes on a GPU: sampling, the batch's copy, the graph.
+"""Where a Ms. Pac-Man training step's time goes on a GPU, piece by piece.
 
-The atari preset's D3QN (Nature CNN, batch 32, 4 stacked 84x84 frames) on a replay of random
-frames. Each line times ``--updates`` updates one way and syncs the device once at the end, so
-the GPU's work overlaps the CPU's where the code lets it:
+The atari preset's D3QN (Nature CNN, batch 32, 4 stacked 84x84 frames, 16 envs) on a replay of
+random frames. Each line times ``--updates`` repetitions one way and syncs the device once at
+the end, so the GPU's work overlaps the CPU's wherever the code lets it:
 
-- ``sample``: ``ReplayBuffer.sample`` alone (numpy: index arithmetic and the frame gather);
-- ``graph only``: replaying the recorded update with its inputs already on the device (the
-  GPU's own time per update);
-- ``graph + pageable copy``: today's ``GraphedUpdate.step`` on batches sampled beforehand;
-- ``graph + pinned copy``: the same batches staged in page-locked memory first;
-- ``sample + graph``: the loop's pattern, sampling each batch then updating;
-- ``device gather``: the frames also on the GPU; only indices and the small arrays are copied,
-  the graph gathers the stacks itself.
-Also the acting forward (16 stacks, synced) and the ale-py vector env's step.
+- ``host frames``: ``ReplayBuffer.sample`` (numpy gathers the stacks) then a graphed update that
+  copies the 1.8 MB batch in (the loop before ``replay_on_device``);
+- ``device frames``: ``sample_slots`` then a graphed update that gathers the stacks on the GPU
+  from its copy of the frames; ``4 per draw``: a step's four batches drawn at once (the loop now);
+- ``graph only``: replaying the recorded update, inputs in place (the GPU's own time);
+- the acting forward for 16 envs, eager and graphed; the ale-py vector env's step; four queued
+  updates then the env step (do they overlap?);
+- ``--profile``: the CUDA kernels of one eager update, by time.
 
-    python3 benchmarks/bench_gpu_update.py                  # on a CUDA machine, ~30 s
+    python3 benchmarks/bench_gpu_update.py --profile          # on a CUDA machine, ~30 s
     .venv/bin/python benchmarks/bench_gpu_update.py --device cpu --updates 20   # dry run
 """
 
@@ -30,6 +29,7 @@ import qarcade.dqn  # noqa: F401
 from qarcade.dqn.bookkeeping import configure_torch
 from qarcade.dqn.config import build_config
 from qarcade.dqn.envs import make_vector
+from qarcade.dqn.evaluate import q_function
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.replay import ReplayBuffer
@@ -60,14 +60,18 @@ def timer(device):
             torch.cuda.synchronize()
 
     def run(name, count, function, per="update"):
-        function(0)
-        sync()
-        start = time.perf_counter()
-        for i in range(count):
-            function(i)
-        sync()
+        try:
+            function(0)
+            sync()
+            start = time.perf_counter()
+            for i in range(count):
+                function(i)
+            sync()
+        except Exception as error:  # a probe: report and go on to the other figures
+            print(f"  {name:38s} failed: {error!r}", flush=True)
+            return float("nan")
         seconds = (time.perf_counter() - start) / count
-        print(f"  {name:34s} {1e3 * seconds:7.3f} ms per {per}", flush=True)
+        print(f"  {name:38s} {1e3 * seconds:7.3f} ms per {per}", flush=True)
         return seconds
 
     return run
@@ -78,117 +82,84 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--updates", type=int, default=400)
     parser.add_argument("--capacity", type=int, default=200_000)
+    parser.add_argument("--profile", action="store_true", help="list one update's CUDA kernels")
     args = parser.parse_args()
     device = torch.device(args.device)
     config = build_config("atari", "d3qn", {"num_envs": 16, "device": args.device})
     configure_torch(config, device)
     envs = make_vector(config, config.num_envs)
-    space = envs.single_observation_space
+    space, actions_space = envs.single_observation_space, envs.single_action_space
     rng = np.random.default_rng(0)
     replay = filled_replay(config, args.capacity, space.shape, rng)
-    torch.manual_seed(0)
-    learner = Learner.for_config(
-        network_for(config, space, envs.single_action_space), config, device
-    )
+
+    def learner():
+        torch.manual_seed(0)
+        return Learner.for_config(network_for(config, space, actions_space), config, device)
+
+    host, gathering = learner(), learner()
+    cuda = device.type == "cuda"
+    if cuda:
+        gathering.read_frames(replay.mirror_frames(device))
     run = timer(device)
-    n = args.updates
-    batches = [replay.sample(config.batch_size, rng) for _ in range(n)]
-    print(
-        f"{torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch "
-        f"{torch.__version__}; {n} updates of batch {config.batch_size}",
-        flush=True,
-    )
+    n, b = args.updates, config.batch_size
+    name = torch.cuda.get_device_name() if cuda else "cpu"
+    print(f"{name}, torch {torch.__version__}; batch {b}, {n} repetitions", flush=True)
 
-    run("sample", n, lambda i: replay.sample(config.batch_size, rng))
-    run("update (as the loop does it)", n, lambda i: learner.update(batches[i]))
-    run("sample + update", n, lambda i: learner.update(replay.sample(config.batch_size, rng)))
-    if device.type == "cuda" and learner.graphed is not None:
-        graphed = learner.graphed
-        run("graph only", n, lambda i: graphed.graph.replay())
-        pinned = [[torch.from_numpy(a).pin_memory() for a in b.learning_arrays()] for b in batches]
+    run("host frames: sample", n, lambda i: replay.sample(b, rng))
+    run("host frames: sample + update", n, lambda i: host.update(replay.sample(b, rng)))
+    if cuda:
+        run("device frames: sample_slots", n, lambda i: replay.sample_slots(b, rng))
+        run("device frames: sample_slots + update", n, lambda i: gathering.update(
+            replay.sample_slots(b, rng)))  # fmt: skip
 
-        def pinned_step(i):
-            for fixed, host in zip(graphed.inputs, pinned[i], strict=True):
-                fixed.copy_(host, non_blocking=True)
-            graphed.graph.replay()
+        def four(i):
+            for batch in replay.sample_slots(4 * b, rng).split(4):
+                gathering.update(batch)
 
-        run("graph + pinned copy", n, pinned_step)
-        try:
-            device_gather(learner, replay, config, rng, run, n)
-        except Exception as error:  # a probe: report and go on to the other figures
-            print(f"  device gather failed: {error!r}")
+        run("device frames: 4 per draw, per update", n // 4, lambda i: four(i), per="4 updates")
+        run("graph only (host-frames graph)", n, lambda i: host.graphed.graph.replay())
+        run("graph only (device-frames graph)", n, lambda i: gathering.graphed.graph.replay())
 
     obs = replay.latest_stacks()
-    net = learner.online
-
-    def act(i):
-        with torch.no_grad():
-            net(torch.from_numpy(obs).to(device)).argmax(1).cpu().numpy()
-
-    run("acting forward, 16 envs", n, act, per="step")
+    eager = q_function(gathering.online, device)
+    run("acting forward, 16 envs, eager", n, lambda i: eager(obs), per="step")
+    if cuda:
+        graphed = q_function(gathering.online, device, cuda_graph=True)
+        run("acting forward, 16 envs, graphed", n, lambda i: graphed(obs), per="step")
     envs.reset(seed=0)
-    actions = np.zeros(config.num_envs, dtype=np.int64)
-    run("env step, 16 envs", 200, lambda i: envs.step(actions), per="step")
-    if device.type == "cuda" and learner.graphed is not None:
+    zeros = np.zeros(config.num_envs, dtype=np.int64)
+    run("env step, 16 envs", 200, lambda i: envs.step(zeros), per="step")
+    if cuda:
 
         def overlapped(i):
-            for _ in range(4):
-                learner.graphed.graph.replay()
-            envs.step(actions)
+            for batch in replay.sample_slots(4 * b, rng).split(4):
+                gathering.update(batch)
+            envs.step(zeros)
+            graphed(obs)
 
-        run("4 graph replays, then env step", 200, overlapped, per="step")
+        run("4 updates, env step, graphed act", 200, overlapped, per="step")
     envs.close()
+    if args.profile and cuda:
+        profile(host, replay, b, rng)
 
 
-def device_gather(learner, replay, config, rng, run, n) -> None:
-    """The frames on the device; the graph gathers both stacks from index tensors."""
-    device = learner.device
-    frames = torch.from_numpy(replay.frames).to(device)  # (slots, N, 84, 84, 1)
-    flat = frames.view(-1, *frames.shape[2:])
+def profile(learner, replay, batch_size, rng) -> None:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
-    def index_batch():
-        b = replay.sample_slots(config.batch_size, rng)
-        flat_rows = [rows * replay.num_envs + b.envs[:, None] for rows in (b.obs_rows, b.next_rows)]
-        return [flat_rows[0], b.actions, b.returns, b.discounts, flat_rows[1]]
-
-    run("sample_slots (index arithmetic only)", n, lambda i: index_batch())
-    host = [index_batch() for _ in range(n)]
-    pinned = [[torch.from_numpy(a).pin_memory() for a in h] for h in host]
-    inputs = [t.to(device) for t in pinned[0]]
-
-    def step():
-        obs = flat[inputs[0]]  # (B, k, 84, 84, 1)
-        next_obs = flat[inputs[4]]
-        return learner.gradient_step(obs, inputs[1], inputs[2], inputs[3], next_obs)
-
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-
-    def gather_step(i):
-        for fixed, h in zip(inputs, pinned[i], strict=True):
-            fixed.copy_(h, non_blocking=True)
-        graph.replay()
-
-    run("device gather: graph only", n, lambda i: graph.replay())
-    run("device gather: pinned index copy", n, gather_step)
-    run(
-        "device gather: index sample+copy",
-        n,
-        lambda i: (
-            [
-                f.copy_(torch.from_numpy(a), non_blocking=True)
-                for f, a in zip(inputs, index_batch(), strict=True)
-            ]
-            and graph.replay()
-        ),
-    )
+    tensors = [learner.to_tensors(replay.sample(batch_size, rng)) for _ in range(6)]
+    learner.gradient_step(*tensors[0])
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for t in tensors[1:]:
+            learner.gradient_step(*t)
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
+    total = sum(e.self_device_time_total for e in kernels) / 5
+    count = sum(e.count for e in kernels) / 5
+    print(f"  one eager update: {count:.0f} kernels, {total / 1e3:.3f} ms of GPU time; top 20:")
+    for e in sorted(kernels, key=lambda e: -e.self_device_time_total)[:20]:
+        print(f"    {e.self_device_time_total / 5:8.1f} us  x{e.count / 5:4.1f}  {e.key[:90]}")
 
 
 if __name__ == "__main__":

@@ -189,3 +189,17 @@ def test_a_gpu_run_resumes_on_the_gpu_and_plays_on_the_cpu(tmp_path):
 
     played = evaluate_run(run_dir, episodes=4, device="cpu")
     assert played["episodes"] == 4 and np.isfinite(played["mean"])
+
+
+def test_graphed_forwards_follow_the_weights_as_they_learn(no_tf32):
+    from qarcade.dqn.evaluate import q_function
+
+    learner = learner_on("cuda", nature_network(), True, cuda_graph=True)
+    graphed = q_function(learner.online, learner.device, cuda_graph=True)
+    eager = q_function(learner.online, learner.device)
+    rng = np.random.default_rng(6)
+    for size in (16, 16, 3, 16):  # a graph per shape, replayed when a shape comes back
+        obs = atari_batch(rng).obs[:size]
+        np.testing.assert_allclose(graphed(obs), eager(obs), rtol=1e-4, atol=1e-5)
+        learner.update(atari_batch(rng))  # the weights change in place
+    assert len(graphed.graphs) == 2

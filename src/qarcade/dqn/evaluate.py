@@ -37,7 +37,13 @@ class FrameStacker:
         return self.stacks
 
 
-def q_function(network: QNetwork, device: torch.device) -> QFunction:
+def q_function(network: QNetwork, device: torch.device, cuda_graph: bool = False) -> QFunction:
+    """Q-values (N, A) of stacked observations; on a GPU with ``cuda_graph``, replayed graphs."""
+    if cuda_graph and device.type == "cuda":
+        from qarcade.dqn.graphed import GraphedForward
+
+        return GraphedForward(network, device)
+
     @torch.no_grad()
     def q(obs: np.ndarray) -> np.ndarray:
         return network(torch.from_numpy(obs).to(device)).float().cpu().numpy()
@@ -154,7 +160,7 @@ def evaluate_run(
     torch_device = resolve_device(device)
     config, network = load_trained(run_dir, torch_device)
     epsilon = config.eval_epsilon if epsilon is None else epsilon
-    q = q_function(network, torch_device)
+    q = q_function(network, torch_device, cuda_graph=config.cuda_graph)
     result = {**summarize(evaluate(q, config, episodes, epsilon=epsilon, seed=seed))}
     result.update(epsilon=epsilon, run_dir=str(run_dir), env=config.env, algo=config.algo)
     if video is not None:

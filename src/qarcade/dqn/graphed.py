@@ -1,4 +1,4 @@
-"""One DQN update recorded as a CUDA graph and replayed for every batch.
+"""One DQN update recorded as a CUDA graph and replayed for every batch (and the acting forward).
 
 On a GPU a Nature-CNN update of batch 32 is a few hundred small kernels: launched one by one from
 Python they take several milliseconds of CPU time while the GPU itself needs a fraction of that
@@ -15,6 +15,7 @@ so the warm-up changes nothing the run learns.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from qarcade.dqn.replay import Batch, SlotBatch
@@ -82,3 +83,42 @@ class GraphedUpdate:
                         value.copy_(saved_state[p][name])
                     else:  # a fresh optimiser: zero moments and step count act as none
                         value.zero_()
+
+
+class GraphedForward:
+    """``network(obs)`` without gradients as CUDA graphs, one recorded per input shape.
+
+    What the loop and evaluations act with on a GPU: a batched forward of the Nature CNN is a few
+    dozen kernels, whose launches from Python cost more than the GPU's work (measured on an H100:
+    0.87 ms per step for 16 envs, eager). The weights are read where they live, so the graph
+    follows every update without being recorded again.
+    """
+
+    def __init__(self, network: torch.nn.Module, device: torch.device):
+        self.network = network
+        self.device = device
+        # shape and dtype -> (graph, fixed input, fixed output)
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        key = (obs.shape, obs.dtype.str)
+        if key not in self.graphs:
+            self.graphs[key] = self._record(obs)
+        graph, fixed_obs, fixed_q = self.graphs[key]
+        fixed_obs.copy_(torch.from_numpy(obs), non_blocking=True)
+        graph.replay()
+        return fixed_q.float().cpu().numpy()
+
+    @torch.no_grad()
+    def _record(self, obs: np.ndarray):
+        fixed_obs = torch.from_numpy(obs).to(self.device)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # cuDNN picks its algorithms for this shape first
+            for _ in range(WARMUP_STEPS):
+                self.network(fixed_obs)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fixed_q = self.network(fixed_obs)
+        return graph, fixed_obs, fixed_q

@@ -135,7 +135,7 @@ def train(
             counters.episode_length = [0] * n
         run.truncate_metrics(counters.episodes, counters.evaluations)
         log(f"resumed at {counters.env_steps:,} env steps, {counters.episodes:,} episodes")
-    q_online = q_function(learner.online, device)
+    q_online = q_function(learner.online, device, cuda_graph=config.cuda_graph)
 
     def save_checkpoint() -> None:
         state = checkpoint_state(config, learner, replay, counters, explore_rng, replay_rng, envs)
