@@ -228,6 +228,6 @@ def test_lab_preset_trains_on_int8_frames(tmp_path):
     summary = train(config, tmp_path / "lab", progress=False, log=lambda *a: None)
     assert summary["env_steps"] == 600 and summary["grad_updates"] > 0
     assert summary["frames"] == 3 * 600  # the lab's skip of 2..4: 3 frames a step on average
-    replay = RunDir(tmp_path / "lab").load_checkpoint()["replay"]
-    assert replay["frames"].dtype == np.int8 and replay["frames"].shape[2:] == (88, 80, 1)
-    assert replay["frames"].min() < 0  # the lab's value map reaches the negative bytes
+    frames = np.asarray(RunDir(tmp_path / "lab").load_checkpoint()["replay"]["frames"])
+    assert frames.dtype == np.int8 and frames.shape[2:] == (88, 80, 1)
+    assert frames.min() < 0  # the lab's value map reaches the negative bytes

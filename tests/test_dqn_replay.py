@@ -270,3 +270,30 @@ def test_one_draw_split_into_the_batches_of_several_updates():
     assert np.array_equal(np.concatenate([part.discounts for part in parts]), whole.discounts)
     batch = replay.gather(parts[2])
     assert np.array_equal(batch.next_obs, replay.frames_at(whole.next_obs[16:24]))
+
+
+def test_a_checkpoint_writes_the_replay_as_raw_bytes_not_as_a_pickled_copy(tmp_path):
+    # A pickled numpy array is copied whole into memory first and fails past 4 GiB, which a
+    # 1M-frame Atari replay (7 GB) is: the replay's arrays must reach the file as tensors.
+    import zipfile
+
+    from qarcade.runs import CHECKPOINT, RunDir
+
+    rng = np.random.default_rng(0)
+    replay = ReplayBuffer(4000, 4, (84, 84, 1), np.uint8, frame_stack=4, n_step=3, gamma=0.99)
+    replay.start(rng.integers(0, 256, (4, 84, 84, 1), dtype=np.uint8))
+    for _ in range(600):
+        done = rng.random(4) < 0.05
+        frames = rng.integers(0, 256, (4, 84, 84, 1), dtype=np.uint8)
+        replay.add(rng.integers(0, 9, 4), rng.random(4), done, np.zeros(4, bool), frames, done)
+    run = RunDir.create(tmp_path / "run", {})
+    run.save_checkpoint({"learner": {}, "replay": replay.state_dict()})
+    with zipfile.ZipFile(run / CHECKPOINT) as archive:
+        pickles = [i.file_size for i in archive.infolist() if i.filename.endswith(".pkl")]
+    assert replay.frames.nbytes > 1e7 and max(pickles) < 1e4
+    restored = ReplayBuffer(4000, 4, (84, 84, 1), np.uint8, frame_stack=4, n_step=3, gamma=0.99)
+    restored.load_state_dict(RunDir.open(tmp_path / "run").load_checkpoint()["replay"])
+    a = replay.sample(32, np.random.default_rng(1))
+    b = restored.sample(32, np.random.default_rng(1))
+    assert np.array_equal(a.obs, b.obs) and np.array_equal(a.returns, b.returns)
+    assert np.array_equal(restored.life_lost, replay.life_lost)

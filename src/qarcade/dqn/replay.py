@@ -329,18 +329,17 @@ class ReplayBuffer:
     # --- checkpoint ---
 
     def state_dict(self) -> dict:
+        """The filled part of the arrays as tensors sharing their memory: ``torch.save`` writes
+        a tensor's bytes straight to the file, where a pickled numpy array would first be copied
+        whole into memory and, past 4 GiB (Atari's 1M frames are 7 GB), fail to pickle."""
         used = min(self.cursor + 1, self.slots)
-        return {
-            "cursor": self.cursor,
-            "frames": self.frames[:used],  # views: the checkpoint writer copies them once
-            "actions": self.actions[:used],
-            "rewards": self.rewards[:used],
-            "terminated": self.terminated[:used],
-            "truncated": self.truncated[:used],
-            "life_lost": self.life_lost[:used],
-        }
+        arrays = ("frames", "actions", "rewards", "terminated", "truncated", "life_lost")
+        state = {name: torch.from_numpy(getattr(self, name)[:used]) for name in arrays}
+        return {"cursor": self.cursor, **state}
 
     def load_state_dict(self, state: dict) -> None:
+        """Loads what ``state_dict`` saved (numpy arrays too, as checkpoints held before)."""
+        state = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
         used = len(state["frames"])
         if state["frames"].shape[1:] != self.frames.shape[1:] or used > self.slots:
             raise ValueError("replay state does not match this buffer's shape")
