@@ -6,8 +6,9 @@
 # 1. the CUDA tests (tests/test_gpu.py); 2. `make demo`'s run (D3QN, fast preset, gridworld to the
 # lab's goal) on the GPU with and without the CUDA graph, and on the same machine's CPU cores;
 # 3. where a Ms. Pac-Man training step's time goes on the GPU, eager and graphed
-# (benchmarks/bench_dqn_overhead.py); 4. D3QN on Ms. Pac-Man (atari preset, 16 envs) for
-# ATARI_MINUTES (default 5) with a greedy evaluation every 100k env steps. About 10 minutes with 5.
+# (benchmarks/bench_dqn_overhead.py), and piece by piece (benchmarks/bench_gpu_update.py);
+# 4. D3QN on Ms. Pac-Man (atari preset, 16 envs) for ATARI_MINUTES (default 5) with a greedy
+# evaluation every 100k env steps. About 11 minutes with 5.
 # Runs with the machine's own python3 (torch with CUDA); wheels in .whl/ (gymnasium, ale-py, for
 # machines without a package index) are installed to /tmp/site first. Writes OUT_DIR/log.txt,
 # OUT_DIR/runs.tar.gz (the run directories without checkpoints) and OUT_DIR/*.json.
@@ -59,6 +60,10 @@ EOF
             --device "$DEVICE" --rounds "$ROUNDS" --set num_envs=16 --set warmup_steps=5000 \
             --set buffer_size=100000 --set cuda_graph=$graph
     done
+
+    echo "== 3b. each piece of a GPU training step, and one update's CUDA kernels"
+    timeout 150 "$PYTHON" benchmarks/bench_gpu_update.py --device "$DEVICE" --profile \
+        --updates "$(( ROUNDS < 400 ? ROUNDS : 400 ))"
 
     echo "== 4. D3QN on Ms. Pac-Man for $MINUTES minutes (atari preset, 16 envs)"
     timeout "$("$PYTHON" -c "print(int($MINUTES * 60 + 150))")" $QARCADE train mspacman \
