@@ -151,8 +151,9 @@ class RunDir:
         if not path.is_file():
             raise UserError(f"{self.path} has no checkpoint ({CHECKPOINT})")
         try:
-            # Our own pickles: numpy arrays, RNG states and the pickled vector env.
-            state = torch.load(path, map_location=map_location, weights_only=False)
+            # Our own pickles: RNG states and the pickled vector env. Tensors are mapped from
+            # the file, not read in: a 7 GB replay is copied once, into the replay's arrays.
+            state = torch.load(path, map_location=map_location, weights_only=False, mmap=True)
         except Exception as error:  # any unpickling failure means a damaged file
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise UserError(f"checkpoint {path} is corrupt or truncated ({message})") from None
