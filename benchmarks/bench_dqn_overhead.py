@@ -44,7 +44,8 @@ def instrument(sync_cuda: bool = False) -> None:
 
         update = update_and_sync
     Learner.update = timed("network: gradient update", update)
-    ReplayBuffer.sample = timed("replay: sample", ReplayBuffer.sample)
+    ReplayBuffer.sample_slots = timed("replay: sample (indices)", ReplayBuffer.sample_slots)
+    ReplayBuffer.gather = timed("replay: sample (frames)", ReplayBuffer.gather)
     ReplayBuffer.add = timed("replay: add", ReplayBuffer.add)
     ReplayBuffer.latest_stacks = timed("replay: latest stacks", ReplayBuffer.latest_stacks)
     make_q = evaluate_module.q_function
