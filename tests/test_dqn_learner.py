@@ -198,3 +198,51 @@ def test_a_learner_reading_the_replays_device_frames_steps_as_one_given_the_fram
             assert torch.equal(loss, gathering.update(replay.sample_slots(8, draws_b)))
     for name, value in given.online.state_dict().items():
         assert torch.equal(gathering.online.state_dict()[name], value), name
+
+
+def test_bf16_precision_computes_the_forwards_in_bfloat16_and_keeps_float32_state():
+    from qarcade.dqn.networks import build_q_network
+
+    torch.manual_seed(0)
+    network = build_q_network("lab", True, (84, 84, 3), np.dtype(np.uint8), 1, 4)
+    learners = {
+        precision: Learner(
+            copy.deepcopy(network),
+            double=True,
+            loss="huber",
+            learning_rate=1e-3,
+            adam_eps=1e-8,
+            grad_clip_norm=10.0,
+            target_update_every=2,
+            tau=1.0,
+            device=torch.device("cpu"),
+            precision=precision,
+        )
+        for precision in ("float32", "bf16")
+    }
+    rng = np.random.default_rng(0)
+    obs = rng.integers(0, 256, (8, 1, 84, 84, 3), dtype=np.uint8)
+    batch = Batch(obs, rng.integers(0, 4, 8), rng.random(8).astype(np.float32),
+                  np.full(8, 0.9, np.float32), obs[::-1].copy(), np.zeros(8, np.int64),
+                  np.zeros(8, np.int64))  # fmt: skip
+    full, half = (float(learners[p].update(batch)) for p in ("float32", "bf16"))
+    assert half == pytest.approx(full, rel=0.05) and half != full  # bfloat16 rounding
+    bf16 = learners["bf16"]
+    assert all(p.dtype == torch.float32 for p in bf16.online.parameters())
+    assert bf16._forward(bf16.online, torch.from_numpy(obs)).dtype == torch.float32
+    for value in bf16.optimizer.state.values():
+        assert value["exp_avg"].dtype == torch.float32
+
+
+def test_auto_precision_is_bf16_only_on_a_cpu_with_bfloat16_matrix_units(monkeypatch):
+    from qarcade.dqn.learner import resolve_precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for amx in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        assert resolve_precision("auto", cpu) == ("bf16" if amx else "float32")
+        assert resolve_precision("auto", cuda) == "float32"
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert resolve_precision("auto", cpu) == "float32"
+    assert resolve_precision("bf16", cuda) == "bf16"
+    assert resolve_precision("float32", cpu) == "float32"

@@ -42,6 +42,7 @@ RESUMABLE_FIELDS = {
     "video",
     "device",
     "cuda_graph",
+    "precision",
     "replay_on_device",
     "torch_threads",
 }
@@ -81,9 +82,14 @@ def default_run_dir(config: DQNConfig, root: str | Path = "runs") -> Path:
     return Path(root) / f"{config.env}-{config.algo}-seed{config.seed}-{stamp}-{os.getpid()}"
 
 
-def log_setup(config: DQNConfig, network, replay, device: torch.device, log) -> None:
+def log_setup(config: DQNConfig, learner, replay, log) -> None:
     """Log the network, the replay's memory (warning if it outgrows the machine), the config."""
-    log(f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on {device}")
+    network, device = learner.online, learner.device
+    arithmetic = ", bfloat16 updates" if learner.bf16 else ""
+    log(
+        f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on "
+        f"{device}{arithmetic}"
+    )
     log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
     memory_gib = physical_memory_bytes() / 2**30
     if replay.nbytes > memory_gib * 2**30:
@@ -273,7 +279,7 @@ def frames(config: DQNConfig, env_steps: int) -> float | None:
 
 
 def run_summary(
-    config, run, counters, recent, *, stop_reason, grad_updates, device, final_eval, video, curve
+    config, run, counters, recent, *, stop_reason, learner, final_eval, video, curve
 ) -> dict:
     """The run's summary (summary.json, and what ``train`` returns)."""
     return {
@@ -283,7 +289,7 @@ def run_summary(
         "env_steps": counters.env_steps,
         "frames": frames(config, counters.env_steps),
         "episodes": counters.episodes,
-        "grad_updates": grad_updates,
+        "grad_updates": learner.grad_updates,
         "wall_seconds": round(counters.wall_seconds, 3),
         "env_steps_per_second": round(counters.env_steps / max(counters.wall_seconds, 1e-9), 1),
         "train_mean_reward": float(np.mean(recent)) if recent else None,
@@ -293,7 +299,8 @@ def run_summary(
         "goal_reached_at": counters.goal_reached,
         "last_eval": counters.last_eval,
         "final_eval": final_eval,
-        "device": str(device),
+        "device": str(learner.device),
+        "precision": learner.precision,
         "run_dir": str(run.path),
         "checkpoint": str(run / "checkpoint.pt"),
         "learning_curve": curve,

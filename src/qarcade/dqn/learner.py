@@ -79,6 +79,19 @@ def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> n
     return np.where(explore, random_actions, q.argmax(axis=1))
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` on a CPU with AMX tiles (bfloat16 matrix units), else ``float32``.
+
+    Without such units bfloat16 is emulated and slower; GPUs stay float32 until measured."""
+    if precision != "auto":
+        return precision
+    try:
+        native = device.type == "cpu" and torch.cpu._is_amx_tile_supported()
+    except AttributeError:  # a torch without the check
+        native = False
+    return "bf16" if native else "float32"
+
+
 @torch.no_grad()
 def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, parameter by parameter."""
@@ -105,6 +118,7 @@ class Learner:
         tau: float,
         device: torch.device,
         cuda_graph: bool = False,
+        precision: str = "float32",
     ):
         self.online = place(online, device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
@@ -130,6 +144,8 @@ class Learner:
         self.target_update_every = target_update_every
         self.tau = tau
         self.device = device
+        self.precision = resolve_precision(precision, device)
+        self.bf16 = self.precision == "bf16"
         self.grad_updates = 0
         self.frames: torch.Tensor | None = None  # see read_frames
 
@@ -152,6 +168,7 @@ class Learner:
             tau=config.tau,
             device=device,
             cuda_graph=config.cuda_graph,
+            precision=config.precision,
         )
 
     def to_tensors(self, batch: Batch | SlotBatch) -> tuple[torch.Tensor, ...]:
@@ -181,10 +198,10 @@ class Learner:
     def gradient_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
         """TD target, loss, backward, clipping and Adam step on device tensors; the loss (0-d)."""
         with torch.no_grad():
-            q_next_target = self.target(next_obs)  # (B, A)
-            q_next_online = self.online(next_obs) if self.double else None  # (B, A)
+            q_next_target = self._forward(self.target, next_obs)  # (B, A)
+            q_next_online = self._forward(self.online, next_obs) if self.double else None
             target = td_target(returns, discounts, q_next_target, q_next_online)  # (B,)
-        q = self.online(obs)  # (B, A)
+        q = self._forward(self.online, obs)  # (B, A)
         q_taken = q.gather(1, actions[:, None]).squeeze(1)  # (B,)
         loss = td_loss(q_taken, target, self.loss_kind)
         self.optimizer.zero_grad(set_to_none=True)
@@ -193,6 +210,14 @@ class Learner:
             nn.utils.clip_grad_norm_(self.online.parameters(), self.grad_clip_norm)
         self.optimizer.step()
         return loss.detach()
+
+    def _forward(self, network: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values (B, A) in float32, computed in bfloat16 where ``precision`` says so (autocast
+        also runs the backward of those ops in bfloat16)."""
+        if not self.bf16:
+            return network(obs)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False):
+            return network(obs).float()
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:

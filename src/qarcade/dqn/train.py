@@ -112,7 +112,7 @@ def train(
         config.gamma,
         codec=frame_codec(config),
     )
-    log_setup(config, network, replay, device, log)
+    log_setup(config, learner, replay, log)
     read = batch_reader(config, replay, learner, device, log)
 
     n = config.num_envs
@@ -308,8 +308,7 @@ def train(
         counters,
         recent,
         stop_reason=stop_reason,
-        grad_updates=learner.grad_updates,
-        device=device,
+        learner=learner,
         final_eval=final_eval,
         video=video,
         curve=curve,
