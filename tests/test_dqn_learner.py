@@ -164,26 +164,28 @@ def test_a_state_saved_by_a_cuda_graphed_learner_loads_on_the_cpu():
     assert torch.equal(a.online.table, b.online.table)
 
 
+def d3qn_learner(network, **changes):
+    """A double-DQN learner on the CPU with a copy of ``network``, Huber loss, Adam 1e-3."""
+    settings = dict(
+        double=True,
+        loss="huber",
+        learning_rate=1e-3,
+        adam_eps=1e-8,
+        grad_clip_norm=10.0,
+        target_update_every=2,
+        tau=1.0,
+        device=torch.device("cpu"),
+    )
+    return Learner(copy.deepcopy(network), **{**settings, **changes})
+
+
 def test_a_learner_reading_the_replays_device_frames_steps_as_one_given_the_frames():
     from qarcade.dqn.networks import build_q_network
     from qarcade.dqn.replay import ReplayBuffer
 
     torch.manual_seed(0)
     network = build_q_network("tiny", True, (28, 28, 1), np.dtype(np.uint8), 2, 3)
-    given, gathering = (
-        Learner(
-            copy.deepcopy(network),
-            double=True,
-            loss="huber",
-            learning_rate=1e-3,
-            adam_eps=1e-8,
-            grad_clip_norm=10.0,
-            target_update_every=2,
-            tau=1.0,
-            device=torch.device("cpu"),
-        )
-        for _ in range(2)
-    )
+    given, gathering = d3qn_learner(network), d3qn_learner(network)
     replay = ReplayBuffer(200, 2, (28, 28, 1), np.uint8, frame_stack=2, n_step=2, gamma=0.9)
     rng = np.random.default_rng(0)
     replay.start(rng.integers(0, 256, (2, 28, 28, 1), dtype=np.uint8))
@@ -205,21 +207,7 @@ def test_bf16_precision_computes_the_forwards_in_bfloat16_and_keeps_float32_stat
 
     torch.manual_seed(0)
     network = build_q_network("lab", True, (84, 84, 3), np.dtype(np.uint8), 1, 4)
-    learners = {
-        precision: Learner(
-            copy.deepcopy(network),
-            double=True,
-            loss="huber",
-            learning_rate=1e-3,
-            adam_eps=1e-8,
-            grad_clip_norm=10.0,
-            target_update_every=2,
-            tau=1.0,
-            device=torch.device("cpu"),
-            precision=precision,
-        )
-        for precision in ("float32", "bf16")
-    }
+    learners = {p: d3qn_learner(network, precision=p) for p in ("float32", "bf16")}
     rng = np.random.default_rng(0)
     obs = rng.integers(0, 256, (8, 1, 84, 84, 3), dtype=np.uint8)
     batch = Batch(obs, rng.integers(0, 4, 8), rng.random(8).astype(np.float32),
