@@ -100,10 +100,10 @@ def log_setup(config: DQNConfig, learner, replay, log) -> None:
     log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
 
 
-def batch_reader(config: DQNConfig, replay, learner, device: torch.device, log):
+def batch_reader(config: DQNConfig, replay, learner, log):
     """What turns a ``replay.sample_slots`` batch into one the learner takes: ``replay.gather``
     (frames), or nothing on a GPU with ``replay_on_device``, whose frames are mirrored there."""
-    gather = replay.gather
+    gather, device = replay.gather, learner.device
     if not (config.replay_on_device and device.type == "cuda" and replay.codec is None):
         return gather
     free, _ = torch.cuda.mem_get_info(device)

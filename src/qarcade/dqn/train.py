@@ -113,7 +113,7 @@ def train(
         codec=frame_codec(config),
     )
     log_setup(config, learner, replay, log)
-    read = batch_reader(config, replay, learner, device, log)
+    read = batch_reader(config, replay, learner, log)
 
     n = config.num_envs
     if checkpoint is None:
