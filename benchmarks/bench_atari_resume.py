@@ -28,7 +28,6 @@ import time
 import numpy as np
 from bench_atari import vector_rates  # benchmarks/bench_atari.py
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn.config import build_config
 from qarcade.dqn.train import train
 from qarcade.envs.atari import make_atari_vector_env

@@ -29,7 +29,6 @@ import time
 
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn import train as train_module
 from qarcade.dqn.config import build_config
 from qarcade.dqn.learner import Learner

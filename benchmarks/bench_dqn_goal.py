@@ -27,7 +27,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn.config import build_config
 from qarcade.dqn.evaluate import evaluate_run
 from qarcade.dqn.train import train

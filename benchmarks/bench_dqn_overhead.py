@@ -24,7 +24,6 @@ import tempfile
 
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn import evaluate as evaluate_module
 from qarcade.dqn import train as train_module
 from qarcade.dqn.config import DQNConfig, build_config

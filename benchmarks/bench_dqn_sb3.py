@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections import deque
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn.config import build_config
 from qarcade.dqn.learner import epsilon_at
 from qarcade.dqn.networks import count_parameters

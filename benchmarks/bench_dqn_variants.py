@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade import media
 from qarcade.dqn.config import ALGOS, build_config
 from qarcade.dqn.train import train

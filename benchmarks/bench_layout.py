@@ -16,7 +16,6 @@ import time
 import numpy as np
 import torch
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade.dqn.networks import build_q_network
 
 # name: (network, frame shape, frame dtype, stacked frames, actions, batch)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
-import qarcade.dqn  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
 from qarcade import media
 from qarcade.dqn.config import build_config
 from qarcade.dqn.train import train
