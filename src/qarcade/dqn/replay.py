@@ -19,6 +19,10 @@ it cuts the n-step window and the bootstrap, but the episode, and so the frame s
 Slot indices below are logical (they grow forever); the physical row is ``t % slots``. With a
 frame codec (the gridworld's frame is its 7x7x3 grid scaled up) the rings hold the codes and
 stacks are decoded when read: the same pixels for ~1/140 of the memory.
+
+``sample_slots`` draws a batch as indices into the frames (``sample`` = those draws, gathered);
+on a GPU the loop mirrors the frames there (``mirror_frames``) and the learner gathers its
+batches on the device, so only indices cross to it.
 """
 
 from __future__ import annotations
