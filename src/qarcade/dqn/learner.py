@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from qarcade.dqn.networks import place
-from qarcade.dqn.replay import Batch, SlotBatch
+from qarcade.dqn.replay import Batch
 
 
 def td_target(
@@ -150,8 +150,8 @@ class Learner:
         self.frames: torch.Tensor | None = None  # see read_frames
 
     def read_frames(self, frames: torch.Tensor) -> None:
-        """From now on batches are ``SlotBatch``es: their stacks are indices into ``frames`` (the
-        replay's device copy, ``ReplayBuffer.mirror_frames``), gathered on the device."""
+        """From now on batches come from ``sample_slots``: their stacks are indices into
+        ``frames`` (the replay's device copy, ``ReplayBuffer.mirror_frames``), gathered there."""
         self.frames = frames.view(-1, *frames.shape[2:])
 
     @classmethod
@@ -171,13 +171,13 @@ class Learner:
             precision=config.precision,
         )
 
-    def to_tensors(self, batch: Batch | SlotBatch) -> tuple[torch.Tensor, ...]:
+    def to_tensors(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         return tuple(
             torch.from_numpy(array).to(self.device, non_blocking=True)
             for array in batch.learning_arrays()
         )
 
-    def update(self, batch: Batch | SlotBatch) -> torch.Tensor:
+    def update(self, batch: Batch) -> torch.Tensor:
         """One gradient step on ``batch``; returns the loss as a 0-d tensor (no device sync)."""
         if self.graphed is not None:
             loss = self.graphed.step(batch)

@@ -27,7 +27,7 @@ batches on the device, so only indices cross to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -57,7 +57,11 @@ def nstep_returns(
 
 @dataclass
 class Batch:
-    """A sampled batch, numpy arrays; obs and next_obs are (B, k, *frame) in the stored dtype."""
+    """A sampled batch of numpy arrays. ``obs`` and ``next_obs`` are the stacks' frames
+    (B, k, *frame) in the stored dtype (``sample``), or, from ``sample_slots``, int64 indices
+    (B, k) into the replay's frames seen as one row per (slot, env),
+    ``frames.reshape(slots * num_envs, *stored)``, oldest frame first: what a device holding its
+    own copy of the frames (``ReplayBuffer.mirror_frames``) gathers from."""
 
     obs: np.ndarray
     actions: np.ndarray  # (B,) int64
@@ -71,29 +75,11 @@ class Batch:
         """What a gradient step reads, in ``Learner.gradient_step``'s argument order."""
         return self.obs, self.actions, self.returns, self.discounts, self.next_obs
 
-
-@dataclass
-class SlotBatch:
-    """A sampled batch whose stacks are indices (B, k) into the replay's frames seen as one row
-    per (slot, env), ``frames.reshape(slots * num_envs, *stored)``, oldest frame first: what a
-    device holding its own copy of the frames (``ReplayBuffer.mirror_frames``) gathers from."""
-
-    obs: np.ndarray  # (B, k) int64
-    actions: np.ndarray
-    returns: np.ndarray
-    discounts: np.ndarray
-    next_obs: np.ndarray  # (B, k) int64
-    indices: np.ndarray
-    envs: np.ndarray
-
-    def learning_arrays(self) -> tuple[np.ndarray, ...]:
-        return self.obs, self.actions, self.returns, self.discounts, self.next_obs
-
-    def split(self, count: int) -> list[SlotBatch]:
+    def split(self, count: int) -> list[Batch]:
         """``count`` consecutive batches of equal size (views): several updates' batches drawn
         in one ``sample_slots`` call, which costs about what one batch's draw costs."""
         parts = {f.name: np.split(getattr(self, f.name), count) for f in fields(self)}
-        return [SlotBatch(**{name: part[i] for name, part in parts.items()}) for i in range(count)]
+        return [Batch(**{name: part[i] for name, part in parts.items()}) for i in range(count)]
 
 
 class ReplayBuffer:
@@ -280,19 +266,12 @@ class ReplayBuffer:
         """Uniform over valid transition starts (rejection of final frames), seeded by ``rng``."""
         return self.gather(self.sample_slots(batch_size, rng))
 
-    def gather(self, slots: SlotBatch) -> Batch:
-        """The batch ``slots`` describes, with its stacks' frames."""
-        return Batch(
-            obs=self.frames_at(slots.obs),
-            actions=slots.actions,
-            returns=slots.returns,
-            discounts=slots.discounts,
-            next_obs=self.frames_at(slots.next_obs),
-            indices=slots.indices,
-            envs=slots.envs,
-        )
+    def gather(self, slots: Batch) -> Batch:
+        """The batch ``slots`` (from ``sample_slots``) with its stacks' frames."""
+        frames = self.frames_at
+        return replace(slots, obs=frames(slots.obs), next_obs=frames(slots.next_obs))
 
-    def sample_slots(self, batch_size: int, rng: np.random.Generator) -> SlotBatch:
+    def sample_slots(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """What ``sample`` draws (the same draws), with stacks as indices instead of frames."""
         low, high = self.valid_range()
         if high < low:
@@ -320,7 +299,7 @@ class ReplayBuffer:
             self.truncated[rows, env[:, None]],
             self.gamma,
         )
-        return SlotBatch(
+        return Batch(
             obs=self.stack_index(t, env),
             actions=self.actions[np.mod(t, self.slots), env],
             returns=returns,
