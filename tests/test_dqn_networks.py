@@ -1,19 +1,26 @@
-"""Networks: the lab's parameter counts, the dueling combination, pixel scaling, shapes."""
+"""Networks: the lab's parameter counts, the dueling combination, pixel scaling, shapes, the
+first conv run on the gridworld's grid."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from qarcade.dqn.config import FAST
 from qarcade.dqn.networks import (
+    CellConv2d,
     QNetwork,
     WholeMapConv2d,
     build_q_network,
     count_parameters,
     dueling_combine,
+    grid_input_px,
     pixel_scale,
     place,
 )
+from qarcade.envs.gridcore import upscale
 
 
 def test_lab_cnn_parameter_counts_match_the_lab():
@@ -139,3 +146,67 @@ def test_place_lays_the_nature_cnn_out_channels_last_on_the_cpu_only():
         assert torch.equal(value, before[name])
     lab = place(build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4), cpu)
     assert all(p.is_contiguous() for p in lab.parameters())  # the lab CNN stays as it is
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "cells", "px"),
+    [(8, 4, 7, 84), (8, 4, 3, 84), (12, 12, 7, 84), (3, 1, 4, 12), (5, 2, 2, 8)],
+)
+def test_cell_conv_on_the_grid_equals_the_conv_on_the_scaled_image(kernel, stride, cells, px):
+    # (8, 4, 7, 84): the lab's first conv on the 5x5 gridworld; (8, 4, 3, 84): its partial view;
+    # (12, 12, 7, 84): the cells CNN; the last two: taps spanning 2 and 3 cells per phase.
+    torch.manual_seed(0)
+    conv = CellConv2d(2, 6, kernel, stride=stride, cells=cells, px=px).double()
+    grid = torch.rand(3, 2, cells, cells, dtype=torch.float64, requires_grad=True)
+    image = grid.repeat_interleave(px // cells, 2).repeat_interleave(px // cells, 3)
+    plain = nn.Conv2d(2, 6, kernel, stride=stride).double()
+    plain.load_state_dict(conv.state_dict())  # same parameters, same names
+    out, expected = conv(grid), plain(image)
+    assert (
+        out.shape
+        == expected.shape
+        == (3, 6, (px - kernel) // stride + 1, (px - kernel) // stride + 1)
+    )
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    weights = (conv.weight, conv.bias, plain.weight, plain.bias)
+    grads = torch.autograd.grad(out.square().sum() + expected.square().sum(), (*weights, grid))
+    torch.testing.assert_close(grads[0], grads[2], rtol=1e-10, atol=1e-10)  # weight
+    torch.testing.assert_close(grads[1], grads[3], rtol=1e-10, atol=1e-10)  # bias
+    torch.testing.assert_close(conv(image), expected, rtol=0, atol=0)  # an image: the plain conv
+
+
+def test_cell_conv_refuses_cells_its_windows_do_not_tile():
+    with pytest.raises(ValueError, match="cannot run"):
+        CellConv2d(3, 32, 8, stride=4, cells=4, px=84)  # 21-pixel cells, stride 4
+    with pytest.raises(ValueError, match="cannot run"):
+        CellConv2d(3, 32, 8, stride=4, cells=5, px=84)  # 84 / 5 is not whole
+
+
+@pytest.mark.parametrize("network", ["lab", "nature", "cells"])
+def test_a_network_reading_grids_is_the_same_network_as_on_pixels(network):
+    # Same seed -> same weights and state_dict keys; same Q on a grid as on its frame.
+    torch.manual_seed(0)
+    on_grid = build_q_network(network, True, (7, 7, 3), np.uint8, 2, 4, grid_px=84)
+    torch.manual_seed(0)
+    on_pixels = build_q_network(network, True, (84, 84, 3), np.uint8, 2, 4)
+    assert isinstance(on_grid.torso[0], CellConv2d)
+    for (name, a), (other, b) in zip(
+        on_grid.state_dict().items(), on_pixels.state_dict().items(), strict=True
+    ):
+        assert name == other and torch.equal(a, b)
+    grids = torch.randint(0, 2, (5, 2, 7, 7, 3), dtype=torch.uint8) * 255
+    frames = torch.from_numpy(upscale(grids.numpy().reshape(10, 7, 7, 3))).view(5, 2, 84, 84, 3)
+    with torch.no_grad():
+        expected = on_pixels(frames)
+        torch.testing.assert_close(on_grid(grids), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(on_grid(frames), expected, rtol=0, atol=0)
+
+
+def test_grid_input_applies_where_the_first_conv_fits_the_cells():
+    assert grid_input_px(FAST) == 84  # lab CNN, 7x7 grid of 12-pixel cells
+    assert grid_input_px(dataclasses.replace(FAST, partial=True)) == 84  # 3x3 of 28 pixels
+    assert grid_input_px(dataclasses.replace(FAST, network="cells", partial=True)) is None
+    assert grid_input_px(dataclasses.replace(FAST, grid_size=3)) is None  # 84 / 5 pixels
+    assert grid_input_px(dataclasses.replace(FAST, network="mlp")) is None  # not a CNN
+    assert grid_input_px(dataclasses.replace(FAST, grid_input=False)) is None
+    assert grid_input_px(dataclasses.replace(FAST, env="mspacman")) is None

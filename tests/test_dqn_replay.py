@@ -194,7 +194,8 @@ def test_gridworld_codec_is_exact_and_the_replay_samples_the_same_pixels(size, p
     from qarcade.dqn.config import build_config
     from qarcade.dqn.envs import frame_codec
 
-    config = build_config("fast", None, {"grid_size": size, "partial": partial})
+    overrides = {"grid_size": size, "partial": partial, "grid_input": False}  # pixel frames
+    config = build_config("fast", None, overrides)
     codec = frame_codec(config)
     envs = gym.make_vec("qarcade/GridWorld-v0", num_envs=3, size=size, partial=partial)
     frames, _ = envs.reset(seed=0)

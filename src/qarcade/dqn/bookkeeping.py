@@ -23,7 +23,7 @@ import torch
 
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.envs import env_factory
-from qarcade.dqn.networks import count_parameters
+from qarcade.dqn.networks import count_parameters, grid_input_px
 from qarcade.errors import UserError
 from qarcade.runs import CURVE, RunDir
 
@@ -69,7 +69,7 @@ def configure_torch(config: DQNConfig, device: torch.device) -> None:
 
 def resume_config(run_dir: str | Path, overrides: dict) -> DQNConfig:
     """The saved config of ``run_dir`` with ``overrides`` of resumable fields applied."""
-    saved = DQNConfig.from_dict(RunDir.open(run_dir).read_config())
+    saved = DQNConfig.from_saved(RunDir.open(run_dir).read_config())
     fixed = {k: v for k, v in overrides.items() if getattr(saved, k) != v}
     changed = sorted(set(fixed) - RESUMABLE_FIELDS)
     if changed:
@@ -86,6 +86,10 @@ def log_setup(config: DQNConfig, learner, replay, log) -> None:
     """Log the network, the replay's memory (warning if it outgrows the machine), the config."""
     network, device = learner.online, learner.device
     arithmetic = ", bfloat16 updates" if learner.bf16 else ""
+    px = grid_input_px(config)
+    if px is not None:
+        cells = replay.frames.shape[2]
+        arithmetic += f", reading the {cells}x{cells} grid of the {px}x{px} frame"
     log(
         f"{config.algo} on {config.env}: {count_parameters(network):,} parameters on "
         f"{device}{arithmetic}"

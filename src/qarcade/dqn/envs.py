@@ -51,6 +51,13 @@ class EnvFactory:
     frames_per_step: Callable[[DQNConfig], float] | None = None  # emulator frames per env step
 
 
+def _gridworld_obs_type(config: DQNConfig) -> str:
+    """grid where the network reads the grid the frame is scaled from (``grid_input_px``)."""
+    from qarcade.dqn.networks import grid_input_px
+
+    return "pixels" if grid_input_px(config) is None else "grid"
+
+
 def _gridworld_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
     return gym.make_vec(
         "qarcade/GridWorld-v0",
@@ -58,6 +65,7 @@ def _gridworld_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
         size=config.grid_size,
         partial=config.partial,
         max_episode_steps=config.max_episode_steps,
+        obs_type=_gridworld_obs_type(config),
     )
 
 
@@ -68,13 +76,18 @@ def _gridworld_single(config: DQNConfig) -> gym.Env:
         partial=config.partial,
         max_episode_steps=config.max_episode_steps,
         render_mode="rgb_array",
+        obs_type=_gridworld_obs_type(config),
     )
 
 
-def _gridworld_codec(config: DQNConfig) -> FrameCodec:
+def _gridworld_codec(config: DQNConfig) -> FrameCodec | None:
     """The gridworld's frame is its H x H x 3 grid scaled up by nearest neighbour (H = size + 2,
-    or 3 for the partial view): keep one pixel per cell, scale up again to decode."""
+    or 3 for the partial view): keep one pixel per cell, scale up again to decode. None where
+    the env already gives the grid."""
     from qarcade.envs.gridworld import FRAME_PX, PARTIAL_CELLS, upscale
+
+    if _gridworld_obs_type(config) == "grid":
+        return None
 
     cells = PARTIAL_CELLS if config.partial else config.grid_size + 2
     first_pixel = -(-np.arange(cells) * FRAME_PX // cells)  # ceil(c * 84 / H): shows cell c

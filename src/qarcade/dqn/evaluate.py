@@ -121,7 +121,7 @@ def summarize(returns: np.ndarray) -> dict:
 def load_trained(run_dir: str | Path, device: torch.device) -> tuple[DQNConfig, QNetwork]:
     """The config and online network saved in a run directory's checkpoint."""
     run = RunDir.open(run_dir)
-    config = DQNConfig.from_dict(run.read_config())
+    config = DQNConfig.from_saved(run.read_config())
     state = run.load_checkpoint()
     envs = make_vector(config, 1)
     network = network_for(config, envs.single_observation_space, envs.single_action_space)

@@ -17,6 +17,8 @@ network scales pixels itself (uint8 / 255, int8 / 128), so the replay never hold
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
@@ -68,9 +70,75 @@ class WholeMapConv2d(nn.Conv2d):
         return flat[:, :, None, None]  # (B, O, 1, 1), as the conv's output
 
 
-def _lab_cnn(channels: int) -> nn.Module:
+class CellConv2d(nn.Conv2d):
+    """A conv over square ``px`` x ``px`` images made of ``cells`` x ``cells`` uniform blocks (a
+    grid scaled up by nearest neighbour, like the gridworld's frames), computed on the grid.
+
+    Given the grid (B, C, cells, cells) it returns exactly what the conv returns on the scaled
+    image (B, C, px, px), up to the order of float sums; given the image it is the ordinary
+    conv. Same parameters and state_dict as ``nn.Conv2d``.
+
+    Why it is exact: with blocks of s = px / cells pixels and a stride t that divides s, the
+    outputs fall into (s/t)^2 phases, and all outputs of one phase see the same part of each
+    block under each tap. Summing the taps that fall in the same block gives, per phase, a
+    small kernel over m x m neighbouring cells, m = (s - t + k - 1) // s + 1; one stride-1 conv
+    with a kernel per phase over the grid, its outputs interleaved by phase, is the conv on the
+    image. For the lab's CNN on the 5x5 gridworld (7x7 grid, 12-pixel blocks, 8x8 taps, stride
+    4): 9 phases of 2x2-cell kernels, ~15x fewer multiply-adds than on the 84x84 image.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        cells: int,
+        px: int,
+        **kwargs,
+    ):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        (k, _), (t, _) = self.kernel_size, self.stride
+        if not cell_conv_fits(k, t, cells, px) or self.padding != (0, 0) or self.groups != 1:
+            raise ValueError(f"a {k}x{k}/{t} conv cannot run on a {cells}-cell grid of {px} px")
+        s = px // cells
+        self.cells, self.px, self.phases = cells, px, s // t
+        self.out_px = (px - k) // t + 1
+        self.span = (s - t + k - 1) // s + 1  # m: cells a window of any phase can touch
+        # taps[r, j, d] = 1 where tap d of a phase-r window lies in its j-th cell (per axis)
+        d = torch.arange(k)
+        r = torch.arange(self.phases)[:, None]
+        block = (t * r + d) // s  # (phases, k): the cell each tap falls in
+        taps = (block[:, None, :] == torch.arange(self.span)[None, :, None]).float()
+        self.register_buffer("taps", taps, persistent=False)  # (phases, m, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.cells:
+            return super().forward(x)
+        p, m, n = self.phases, self.span, self.cells
+        taps = self.taps.to(self.weight.dtype)
+        # kernel[r, q, o, c, i, j]: the taps of output phase (r, q) that fall in cell (i, j)
+        kernel = torch.einsum("ocyx,riy,qjx->rqocij", self.weight, taps, taps)
+        kernel = kernel.reshape(-1, self.in_channels, m, m)  # (p*p*O, C, m, m)
+        bias = None if self.bias is None else self.bias.repeat(p * p)
+        grid = F.pad(x, (0, m - 1, 0, m - 1))  # windows past the last cell are cut below
+        # Channels-last, so that interleaving the phases moves whole runs of O channels.
+        kernel = kernel.contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(grid, kernel, bias)  # (B, p*p*O, n, n): phase (r, q) at cell (y, x)
+        b, o = out.shape[0], self.out_channels
+        out = out.permute(0, 2, 3, 1).reshape(b, n, n, p, p, o).transpose(2, 3)
+        out = out.reshape(b, n * p, n * p, o)[:, : self.out_px, : self.out_px]
+        return out.permute(0, 3, 1, 2)  # (B, O, out, out), channels-last in memory
+
+
+def cell_conv_fits(kernel: int, stride: int, cells: int, px: int) -> bool:
+    """Whether a kernel x kernel conv of ``stride`` can run on a ``cells`` grid of ``px`` px."""
+    return px % cells == 0 and (px // cells) % stride == 0 and kernel <= px
+
+
+def _lab_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 8, stride=4),
+        first_conv(channels, 32, 8, stride=4),
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2),
         nn.ReLU(),
@@ -82,10 +150,10 @@ def _lab_cnn(channels: int) -> nn.Module:
     )
 
 
-def _nature_cnn(channels: int) -> nn.Module:
+def _nature_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
     # The dense 512 belongs to the torso here; both heads read its 512 features.
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 8, stride=4),
+        first_conv(channels, 32, 8, stride=4),
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2),
         nn.ReLU(),
@@ -97,12 +165,12 @@ def _nature_cnn(channels: int) -> nn.Module:
     )
 
 
-def _cells_cnn(channels: int) -> nn.Module:
+def _cells_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
     # A 12x12 stride-12 conv sees exactly one cell of the 5x5 gridworld's 7x7 bordered grid
     # (84 = 7 x 12), then a 3x3 conv relates neighbouring cells: ~6x fewer operations than
     # the lab's CNN, still translation-equivariant.
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 12, stride=12),  # 84x84 -> (B, 32, 7, 7)
+        first_conv(channels, 32, 12, stride=12),  # 84x84 -> (B, 32, 7, 7)
         nn.ReLU(),
         nn.Conv2d(32, 64, 3, stride=1),  # -> (B, 64, 5, 5)
         nn.ReLU(),
@@ -197,17 +265,24 @@ def build_q_network(
     frame_dtype: np.dtype,
     frame_stack: int,
     n_actions: int,
+    grid_px: int | None = None,
 ) -> QNetwork:
-    """The Q-network named by the config, for frames of ``frame_shape`` and ``frame_dtype``."""
+    """The Q-network named by the config, for frames of ``frame_shape`` and ``frame_dtype``.
+
+    ``grid_px``: the frames are grids of cells standing for ``grid_px`` x ``grid_px`` images
+    (``grid_input_px``); the CNN's first conv is then a ``CellConv2d``, the same network."""
     image = network in ("lab", "nature", "cells", "tiny")
     if image and len(frame_shape) != 3:
         raise ValueError(f"{network} CNN needs (H, W, C) frames, got shape {frame_shape}")
+    first_conv = nn.Conv2d
+    if grid_px is not None:
+        first_conv = functools.partial(CellConv2d, cells=frame_shape[0], px=grid_px)
     if network == "lab":
-        torso, hidden, split = _lab_cnn(frame_shape[2] * frame_stack), 256, True
+        torso, hidden, split = _lab_cnn(frame_shape[2] * frame_stack, first_conv), 256, True
     elif network == "nature":
-        torso, hidden, split = _nature_cnn(frame_shape[2] * frame_stack), 0, False
+        torso, hidden, split = _nature_cnn(frame_shape[2] * frame_stack, first_conv), 0, False
     elif network == "cells":
-        torso, hidden, split = _cells_cnn(frame_shape[2] * frame_stack), 0, False
+        torso, hidden, split = _cells_cnn(frame_shape[2] * frame_stack, first_conv), 0, False
     elif network == "tiny":
         torso, hidden, split = _tiny(), 0, False
     elif network == "mlp":
@@ -253,4 +328,21 @@ def network_for(config, observation_space, action_space) -> QNetwork:
         observation_space.dtype,
         config.frame_stack,
         int(action_space.n),
+        grid_input_px(config),
     )
+
+
+# Kernel and stride of each image CNN's first conv (the one ``CellConv2d`` can replace).
+FIRST_CONV = {"lab": (8, 4), "nature": (8, 4), "cells": (12, 12)}
+
+
+def grid_input_px(config) -> int | None:
+    """The frame's size in pixels when the config's network reads the gridworld's grid of cells
+    in its place (``grid_input``, and a first conv that ``CellConv2d`` can run on those cells),
+    else None: the network reads the 84x84 frame."""
+    from qarcade.envs.gridcore import FRAME_PX, PARTIAL_CELLS
+
+    if not (config.grid_input and config.env == "gridworld" and config.network in FIRST_CONV):
+        return None
+    cells = PARTIAL_CELLS if config.partial else config.grid_size + 2
+    return FRAME_PX if cell_conv_fits(*FIRST_CONV[config.network], cells, FRAME_PX) else None
