@@ -217,9 +217,51 @@ def test_bf16_precision_computes_the_forwards_in_bfloat16_and_keeps_float32_stat
     assert half == pytest.approx(full, rel=0.05) and half != full  # bfloat16 rounding
     bf16 = learners["bf16"]
     assert all(p.dtype == torch.float32 for p in bf16.online.parameters())
-    assert bf16._forward(bf16.online, torch.from_numpy(obs)).dtype == torch.float32
     for value in bf16.optimizer.state.values():
         assert value["exp_avg"].dtype == torch.float32
+
+
+def test_bf16_updates_cast_each_weight_once_and_equal_casting_at_every_forward():
+    # The learner casts the online weights once per update (autocast's cache) and keeps a bf16
+    # copy of the target net, refreshed at each sync; the math must be autocast's per forward.
+    from qarcade.dqn.networks import build_q_network
+
+    torch.manual_seed(0)
+    network = build_q_network("lab", True, (7, 7, 3), np.dtype(np.uint8), 1, 4, grid_px=84)
+    learner = d3qn_learner(network, precision="bf16", grad_clip_norm=0.0, target_update_every=1)
+    online, target = copy.deepcopy(network), copy.deepcopy(network)
+    optimizer = torch.optim.Adam(online.parameters(), lr=1e-3, eps=1e-8, fused=True)
+    rng = np.random.default_rng(1)
+
+    def per_forward(net, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+            return net(x).float()
+
+    for _ in range(3):  # the target syncs after every update: its copy must follow
+        obs = torch.from_numpy(rng.integers(0, 2, (16, 1, 7, 7, 3), dtype=np.uint8) * 255)
+        next_obs = torch.from_numpy(rng.integers(0, 2, (16, 1, 7, 7, 3), dtype=np.uint8) * 255)
+        actions = torch.from_numpy(rng.integers(0, 4, 16))
+        returns, discounts = torch.rand(16), torch.full((16,), 0.9)
+        loss = learner.gradient_step(obs, actions, returns, discounts, next_obs)
+        learner.grad_updates += 1
+        polyak_update(learner.target, learner.online, 1.0)
+        learner._refresh_target_compute()
+        with torch.no_grad():
+            best = per_forward(online, next_obs)
+            goal = td_target(returns, discounts, per_forward(target, next_obs), best)
+        q = per_forward(online, obs).gather(1, actions[:, None]).squeeze(1)
+        expected = td_loss(q, goal, "huber")
+        optimizer.zero_grad()
+        expected.backward()
+        optimizer.step()
+        polyak_update(target, online, 1.0)
+        assert torch.equal(loss, expected.detach())
+        for name, value in online.state_dict().items():
+            assert torch.equal(learner.online.state_dict()[name], value), name
+    for name, value in learner.target_compute.state_dict().items():
+        assert value.dtype == torch.bfloat16 and torch.equal(
+            value, target.state_dict()[name].bfloat16()
+        )
 
 
 def test_auto_precision_is_bf16_only_on_a_cpu_with_bfloat16_matrix_units(monkeypatch):

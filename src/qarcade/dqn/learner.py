@@ -14,6 +14,7 @@ The math is in pure functions (tensors in, tensors out):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -146,6 +147,11 @@ class Learner:
         self.device = device
         self.precision = resolve_precision(precision, device)
         self.bf16 = self.precision == "bf16"
+        # The target net's weights as its forwards use them: in bf16 a copy cast once per sync
+        # (the same rounding autocast would do per forward), else the target itself.
+        self.target_compute = self.target
+        if self.bf16:
+            self.target_compute = copy.deepcopy(self.target).to(torch.bfloat16)
         self.grad_updates = 0
         self.frames: torch.Tensor | None = None  # see read_frames
 
@@ -186,7 +192,12 @@ class Learner:
         self.grad_updates += 1
         if self.grad_updates % self.target_update_every == 0:
             polyak_update(self.target, self.online, self.tau)
+            self._refresh_target_compute()
         return loss
+
+    def _refresh_target_compute(self) -> None:
+        if self.target_compute is not self.target:
+            self.target_compute.load_state_dict(self.target.state_dict())  # casts to bf16
 
     def batch_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
         """``gradient_step`` on a batch's device tensors, gathering its stacks first where they
@@ -197,11 +208,12 @@ class Learner:
 
     def gradient_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
         """TD target, loss, backward, clipping and Adam step on device tensors; the loss (0-d)."""
-        with torch.no_grad():
-            q_next_target = self._forward(self.target, next_obs)  # (B, A)
-            q_next_online = self._forward(self.online, next_obs) if self.double else None
-            target = td_target(returns, discounts, q_next_target, q_next_online)  # (B,)
-        q = self._forward(self.online, obs)  # (B, A)
+        with self._arithmetic():
+            q = self.online(obs).float()  # (B, A); first, so that its weight casts are cached
+            with torch.no_grad():
+                q_next_target = self.target_compute(next_obs).float()  # (B, A)
+                q_next_online = self.online(next_obs).float() if self.double else None
+                target = td_target(returns, discounts, q_next_target, q_next_online)  # (B,)
         q_taken = q.gather(1, actions[:, None]).squeeze(1)  # (B,)
         loss = td_loss(q_taken, target, self.loss_kind)
         self.optimizer.zero_grad(set_to_none=True)
@@ -211,13 +223,14 @@ class Learner:
         self.optimizer.step()
         return loss.detach()
 
-    def _forward(self, network: nn.Module, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values (B, A) in float32, computed in bfloat16 where ``precision`` says so (autocast
-        also runs the backward of those ops in bfloat16)."""
+    def _arithmetic(self):
+        """The forwards' context: bfloat16 autocast where ``precision`` says so (the backward of
+        those ops then runs in bfloat16 too), else nothing. Its cache casts each online weight
+        once per update, for both online forwards; CUDA graphs cannot record a cache."""
         if not self.bf16:
-            return network(obs)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False):
-            return network(obs).float()
+            return contextlib.nullcontext()
+        cache = self.graphed is None
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=cache)
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -235,6 +248,7 @@ class Learner:
     def load_state_dict(self, state: dict) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
+        self._refresh_target_compute()
         self.optimizer.load_state_dict(state["optimizer"])  # new state tensors:
         for group in self.optimizer.param_groups:  # as this learner runs, not as the saved one
             group["capturable"] = self.graphed is not None
