@@ -7,7 +7,9 @@ Adam 1e-4, MSE, gamma 0.99, replay 50,000, epsilon 0.6 -> 0.1 over the 50,000 st
 warm-up (SB3 is given the lab's schedule exactly, as a function of its env steps).
 
 Throughput (default): the same number of env steps in each, interleaved repeats in one run;
-prints env steps/s of each and their ratio (goal: qarcade >= 1.5x).
+prints env steps/s of each and their ratio (goal: qarcade >= 1.5x), for qarcade as it runs by
+default (its network reads the 7x7x3 grid the frame is scaled from: ``grid_input``) and with
+its network reading the 84x84 pixels, as SB3's does.
 ``--goal``: SB3 alone until the mean reward of its last 50 training episodes reaches 15 (the
 lab's goal) or ``--max-minutes`` pass; prints the env steps and seconds (bench_dqn_goal.py
 runs it beside qarcade's default preset).
@@ -189,47 +191,53 @@ def throughput(args) -> None:
     lab = lab_config()
     total = lab.warmup_steps + args.rounds * lab.train_every_steps
     config = dataclasses.replace(lab, max_steps=total, seed=args.seed)
+    # qarcade as it runs by default (the network reads the 7x7x3 grid, grid_input), and with
+    # the network reading the 84x84 pixels as SB3's does: the same network either way.
+    contenders = {"grid": config, "pixels": dataclasses.replace(config, grid_input=False)}
     # Warm both: first-use imports (torch's optimiser pulls in torch._dynamo, ~2 CPU s; the
     # plot, matplotlib) are paid here, not by whichever side runs first.
     with tempfile.TemporaryDirectory() as run_dir:
         train(dataclasses.replace(config, max_steps=60), run_dir, progress=False, log=_quiet)
     sb3_dqn(60, lab, args.seed)
-    qarcade_runs, qarcade_totals, sb3_runs = [], [], []
-    qarcade_cpu, sb3_cpu = [], []  # CPU seconds: less sensitive to a shared machine's load
+    runs = {name: [] for name in contenders}  # loop wall seconds
+    totals = {name: [] for name in contenders}  # all of train()
+    cpu = {name: [] for name in (*contenders, "sb3")}  # CPU s: less sensitive to the load
+    sb3_runs = []
     for _ in range(args.repeats):  # interleaved, best of each: the machine is noisy
-        with tempfile.TemporaryDirectory() as run_dir:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            summary = train(config, run_dir, progress=False, log=_quiet)
-            qarcade_totals.append(time.perf_counter() - start)
-            qarcade_cpu.append(time.process_time() - start_cpu)  # all of train()
-        # Wall time: the loop, as SB3's learn() is: without building the run directory, the
-        # final checkpoint (the replay, fsynced) and the plot, which SB3 does not write.
-        qarcade_runs.append(summary["wall_seconds"])
+        for name, contender in contenders.items():
+            with tempfile.TemporaryDirectory() as run_dir:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                summary = train(contender, run_dir, progress=False, log=_quiet)
+                totals[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+            # Wall time: the loop, as SB3's learn() is: without building the run directory,
+            # the final checkpoint (the replay, fsynced) and the plot, which SB3 does not write.
+            runs[name].append(summary["wall_seconds"])
         sb3_seconds, cpu_seconds, sb3_parameters, sb3_updates = sb3_dqn(total, lab, args.seed)
         sb3_runs.append(sb3_seconds)
-        sb3_cpu.append(cpu_seconds)
-    qarcade_seconds, qarcade_total, sb3_seconds = (
-        min(qarcade_runs),
-        min(qarcade_totals),
-        min(sb3_runs),
-    )
+        cpu["sb3"].append(cpu_seconds)
+    best = {name: min(seconds) for name, seconds in runs.items()}
+    sb3_seconds = min(sb3_runs)
     report = {
         "env_steps": total,
         "grad_updates": summary["grad_updates"],
-        "qarcade_steps_per_second": total / qarcade_seconds,
-        "qarcade_steps_per_second_with_setup_and_checkpoint": total / qarcade_total,
         "sb3_steps_per_second": total / sb3_seconds,
         "sb3_parameters": sb3_parameters,
         "sb3_grad_updates": sb3_updates,
-        "speedup": sb3_seconds / qarcade_seconds,
-        "speedup_cpu_seconds": min(sb3_cpu) / min(qarcade_cpu),
-        "qarcade_seconds_each": qarcade_runs,
         "sb3_seconds_each": sb3_runs,
-        "qarcade_cpu_seconds_each": qarcade_cpu,
-        "sb3_cpu_seconds_each": sb3_cpu,
+        "sb3_cpu_seconds_each": cpu["sb3"],
         "torch_threads": torch_threads(),
         "load_average": _load(),
     }
+    for name in contenders:
+        report[name] = {
+            "steps_per_second": total / best[name],
+            "steps_per_second_with_setup_and_checkpoint": total / min(totals[name]),
+            "speedup": sb3_seconds / best[name],
+            "speedup_cpu_seconds": min(cpu["sb3"]) / min(cpu[name]),
+            "seconds_each": runs[name],
+            "cpu_seconds_each": cpu[name],
+        }
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -237,16 +245,17 @@ def throughput(args) -> None:
         f"lab DQN, lab CNN ({sb3_parameters:,} parameters in SB3), {total:,} env steps, "
         f"{summary['grad_updates']} updates in qarcade, {sb3_updates} in SB3 (from step 5,000)"
     )
+    print(f"  SB3:                                {report['sb3_steps_per_second']:.0f} env steps/s")
+    for name, label in (("grid", "reading the grid (default)"), ("pixels", "reading pixels")):
+        r = report[name]
+        print(
+            f"  qarcade {label + ':':28}{r['steps_per_second']:.0f} env steps/s "
+            f"({r['steps_per_second_with_setup_and_checkpoint']:.0f} with setup, checkpoint and "
+            f"plot): {r['speedup']:.2f}x SB3's speed, {r['speedup_cpu_seconds']:.2f}x in CPU s"
+        )
     print(
-        f"  qarcade: {report['qarcade_steps_per_second']:.0f} env steps/s "
-        f"({total / qarcade_total:.0f} with setup, checkpoint and plot)"
-    )
-    print(f"  SB3:     {report['sb3_steps_per_second']:.0f} env steps/s")
-    print(
-        f"ratio: qarcade is {report['speedup']:.2f}x SB3's speed; "
-        f"{report['speedup_cpu_seconds']:.2f}x in CPU seconds (all of train() against SB3's "
-        f"construction and learn(); {report['torch_threads']} torch threads, load "
-        f"{report['load_average']})"
+        f"(CPU seconds: all of train() against SB3's construction and learn(); "
+        f"{report['torch_threads']} torch threads, load {report['load_average']})"
     )
 
 

@@ -391,3 +391,30 @@ def test_train_help_says_each_envs_default_preset(capsys):
     preset_help = help_text.split("--preset {")[2].split("--algo")[0]  # 1: usage line, 2: its help
     assert "(default: fast for gridworld, atari for mspacman)" in preset_help
     assert "None" not in preset_help
+
+
+@pytest.mark.parametrize("backend", ["ale", "async", "sync"])
+def test_a_step_sent_ahead_is_the_plain_step(backend):
+    # send_ahead starts the step in ale-py's threads or the async processes; the next step()
+    # through the wrappers (episode statistics, life loss, clipping) collects the same results.
+    from qarcade.envs.vector import send_ahead
+
+    exact = {"repeat_action_probability": 0.0, "frame_stack": 1}
+    plain, ahead = (
+        make_atari_vector_env("mspacman", "standard", 2, seed=4, backend=backend, **exact)
+        for _ in range(2)
+    )
+    rng = np.random.default_rng(4)
+    for _ in range(60):
+        actions = rng.integers(9, size=2)
+        assert send_ahead(ahead, actions) == (backend != "sync")  # sync cannot step ahead
+        got, want = ahead.step(actions), plain.step(actions)
+        for a, b in zip(got[:4], want[:4], strict=True):
+            assert np.array_equal(a, b)
+        assert np.array_equal(got[4]["life_loss"], want[4]["life_loss"])
+    if backend != "sync":
+        send_ahead(ahead, np.zeros(2, np.int64))
+        with pytest.raises(RuntimeError, match="other actions"):
+            ahead.step(np.ones(2, np.int64))
+    plain.close()
+    ahead.close()

@@ -54,6 +54,7 @@ from qarcade.dqn.evaluate import evaluate, q_function, summarize, write_episode_
 from qarcade.dqn.learner import Learner, epsilon_at, exploration_draws
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.replay import ReplayBuffer
+from qarcade.envs.vector import send_ahead
 from qarcade.runs import EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
 
 # The loop looks up ``q_function`` and ``make_vector`` here (benchmarks time them by replacing
@@ -189,10 +190,12 @@ def train(
             else:  # every env explores or resets: no forward needed
                 greedy = np.zeros(n, np.int64)
             actions = np.where(explore, random_actions, greedy)
+            send_ahead(envs, actions)  # envs that can step in the background start now
 
             # --- learn: rounds due at warmup, warmup + k, warmup + 2k, ... env steps, counting
-            # this step. Queued before the envs step: on a GPU the updates run meanwhile (so
-            # this step's own transitions are not in the replay yet).
+            # this step. Before the envs' step is collected: on a GPU the updates are queued
+            # and run meanwhile, and envs that step in the background (ale-py's threads, async
+            # processes) do (so this step's own transitions are not in the replay yet).
             steps_after = counters.env_steps + int(live.sum())
             losses = []  # 0-d tensors, read once the envs have stepped: one device sync
             if steps_after >= config.warmup_steps and replay.can_sample():

@@ -69,6 +69,7 @@ from qarcade.envs.atari_preprocessing import (  # noqa: F401 - re-exported
     lost_life,
 )
 from qarcade.envs.atari_state import ResumableEnv, ResumableVectorEnv
+from qarcade.envs.vector import SendAhead
 from qarcade.errors import UserError
 
 # --- single env ---
@@ -168,7 +169,7 @@ def _ale_vector_env(
         life_loss_info=False,  # flagged by VectorLifeLossInfo instead
         reward_clipping=False,  # clipped after RecordEpisodeStatistics has seen the raw score
     )
-    envs = _AleSeeds(envs)
+    envs = _AleSeeds(SendAhead(envs))
     if preset.frame_stack == 1:  # (N, 1, 84, 84) -> (N, 84, 84), a view, as the single env
         frame = gym.spaces.Box(0, 255, (STANDARD_SCREEN_SIZE,) * 2, np.uint8)
         envs = vector_wrappers.TransformObservation(
@@ -230,6 +231,8 @@ def make_atari_vector_env(
         vector_class = AsyncVectorEnv if backend == "async" else SyncVectorEnv
         options: dict[str, Any] = {"autoreset_mode": autoreset_mode}
         envs = vector_class([make_one] * num_envs, **options)
+        if backend == "async":
+            envs = SendAhead(envs)
     envs = vector_wrappers.RecordEpisodeStatistics(envs)  # raw scores, before clipping
     if for_training and preset.life_loss:
         envs = VectorLifeLossInfo(envs)
