@@ -17,6 +17,9 @@ from gymnasium.vector import AsyncVectorEnv, VectorEnv, VectorWrapper
 class SendAhead(VectorWrapper):
     """Around an env with ``send``/``recv`` (ale-py) or ``step_async``/``step_wait`` (async)."""
 
+    # Nothing to save in a snapshot (``qarcade.envs.atari_state``): between steps none is sent.
+    state_fields = ()
+
     def __init__(self, env: VectorEnv):
         super().__init__(env)
         self._sent: np.ndarray | None = None
