@@ -219,7 +219,7 @@ def test_a_finished_run_directory_is_not_overwritten(reference):
     assert os.path.exists(run_dir / CHECKPOINT)
 
 
-def test_a_network_reading_the_grid_trains_evaluates_and_records(tmp_path):
+def test_a_network_reading_the_grid_trains_resumes_evaluates_and_records(tmp_path):
     # The cells CNN on the 5x5 gridworld runs its first conv on the 7x7 grid (grid_input).
     config = tiny(network="cells", grid_size=5, max_steps=300, video=True)
     summary = train(config, tmp_path / "run", **QUIET)
@@ -227,6 +227,14 @@ def test_a_network_reading_the_grid_trains_evaluates_and_records(tmp_path):
     assert tuple(frames.shape[-3:]) == (7, 7, 3)  # the env's grids, stored as they come
     assert summary["final_eval"]["episodes"] == 4
     assert (tmp_path / "run" / "video.mp4").stat().st_size > 0
+    # Stopped halfway and resumed: the same metrics and weights as straight through.
+    train(tiny(network="cells", grid_size=5, max_steps=150), tmp_path / "split", **QUIET)
+    train(config, tmp_path / "split", resume=True, **QUIET)
+    pd.testing.assert_frame_equal(
+        metrics_without_wall_time(tmp_path / "run"), metrics_without_wall_time(tmp_path / "split")
+    )
+    for name, tensor in weights(tmp_path / "run").items():
+        assert torch.equal(tensor, weights(tmp_path / "split")[name]), name
     pixels = train(tiny(network="cells", grid_size=5, max_steps=300, grid_input=False),
                    tmp_path / "pixels", **QUIET)  # fmt: skip
     # Same seed, same initial weights: the first (fully random) episodes are identical.
