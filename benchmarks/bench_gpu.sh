@@ -4,7 +4,8 @@
 #     bash benchmarks/bench_gpu.sh OUT_DIR [ATARI_MINUTES]
 #
 # 1. the CUDA tests (tests/test_gpu.py); 2. `make demo`'s run (D3QN, fast preset, gridworld to the
-# lab's goal) on the GPU with and without the CUDA graph, and on the same machine's CPU cores;
+# lab's goal) on the GPU with and without the CUDA graph, reading pixels instead of the grid, and
+# on the same machine's CPU cores;
 # 3. where a Ms. Pac-Man training step's time goes on the GPU, eager and graphed
 # (benchmarks/bench_dqn_overhead.py), and piece by piece (benchmarks/bench_gpu_update.py);
 # 4. D3QN on Ms. Pac-Man (atari preset, 16 envs) for ATARI_MINUTES (default 5) with a greedy
@@ -39,8 +40,8 @@ print('torch', torch.__version__, torch.version.cuda, '| gymnasium', gymnasium._
     timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu.py
 
     echo "== 2. make demo's run (d3qn, fast preset, gridworld to the goal): GPU, GPU without"
-    echo "   the CUDA graph, then the CPU cores"
-    for run in "$DEVICE --cuda-graph" "$DEVICE --no-cuda-graph" "cpu"; do
+    echo "   the CUDA graph, GPU with the network reading pixels, then the CPU cores"
+    for run in "$DEVICE --cuda-graph" "$DEVICE --no-cuda-graph" "$DEVICE --no-grid-input" "cpu"; do
         name=$(echo "$run" | tr -d ' -')
         timeout 150 $QARCADE train gridworld --algo d3qn --device $run --no-video $EXTRA \
             --no-progress --json --out "$RUNS/gridworld-$name" >"$OUT_DIR/gridworld-$name.json"
