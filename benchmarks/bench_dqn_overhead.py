@@ -61,6 +61,9 @@ def instrument(sync_cuda: bool = False) -> None:
         return envs
 
     train_module.make_vector = timed_make_vector
+    # Envs that step in the background (ale-py's, async) are handed the actions here; on a
+    # shared CPU part of the emulation shows up as time in this call.
+    train_module.send_ahead = timed("env: send ahead", train_module.send_ahead)
 
 
 def main() -> None:

@@ -268,8 +268,8 @@ class ReplayBuffer:
 
     def gather(self, slots: Batch) -> Batch:
         """The batch ``slots`` (from ``sample_slots``) with its stacks' frames."""
-        frames = self.frames_at
-        return replace(slots, obs=frames(slots.obs), next_obs=frames(slots.next_obs))
+        both = self.frames_at(np.concatenate([slots.obs, slots.next_obs]))  # one gather
+        return replace(slots, obs=both[: len(slots.obs)], next_obs=both[len(slots.obs) :])
 
     def sample_slots(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """What ``sample`` draws (the same draws), with stacks as indices instead of frames."""
@@ -299,12 +299,13 @@ class ReplayBuffer:
             self.truncated[rows, env[:, None]],
             self.gamma,
         )
+        stacks = self.stack_index(np.concatenate([t, t + steps]), np.concatenate([env, env]))
         return Batch(
-            obs=self.stack_index(t, env),
+            obs=stacks[:batch_size],
             actions=self.actions[np.mod(t, self.slots), env],
             returns=returns,
             discounts=discounts,
-            next_obs=self.stack_index(t + steps, env),
+            next_obs=stacks[batch_size:],
             indices=t,
             envs=env,
         )
