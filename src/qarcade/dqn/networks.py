@@ -12,7 +12,10 @@ conv is computed as the dense layer it equals on a 7x7 map (``WholeMapConv2d``: 
 same sums, ~25% less CPU per update).
 
 Observations enter in their storage dtype, shape (B, k, *frame) with k stacked frames; the
-network scales pixels itself (uint8 / 255, int8 / 128), so the replay never holds floats.
+network scales pixels itself (uint8 / 255, int8 / 128), so the replay never holds floats. On the
+gridworld a frame may be the 7x7x3 grid the 84x84 image is scaled from (``grid_input_px``): the
+image CNNs' first conv is then a ``CellConv2d``, which computes on the grid exactly what the
+conv computes on the image (same parameters; pixels still work).
 """
 
 from __future__ import annotations
