@@ -6,6 +6,8 @@ run, each value's median, and the ratio of the median times (A's over B's: > 1 m
 
     .venv/bin/python benchmarks/bench_ab.py precision float32 bf16 --seeds 0 1 2 3 4 5
     .venv/bin/python benchmarks/bench_ab.py grid_input false true --seeds 0 1 2 3 4 5
+    .venv/bin/python benchmarks/bench_ab.py learning_rate 0.001 0.002 --set train_every_steps=32
+    .venv/bin/python benchmarks/bench_ab.py train_every_steps 16 32 --b-set target_update_every=25
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ def parse_value(field: str, text: str):
     return type(default)(text)
 
 
+def parse_assignments(items: list[str]) -> dict:
+    """``["field=value", ...]`` as config overrides."""
+    overrides = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        overrides[name] = parse_value(name, text)
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("field", help="a DQNConfig field, e.g. precision")
@@ -41,23 +52,37 @@ def main() -> None:
     parser.add_argument("--algo", default="d3qn")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-episodes", type=int, default=100)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="for both sides"
+    )
+    parser.add_argument(
+        "--b-set", action="append", default=[], metavar="FIELD=VALUE", help="for B only"
+    )
     args = parser.parse_args()
+    common, b_only = parse_assignments(args.set), parse_assignments(args.b_set)
     if args.field not in {f.name for f in dataclasses.fields(DQNConfig)}:
         raise SystemExit(f"unknown config field {args.field!r}")
-    values = (parse_value(args.field, args.a), parse_value(args.field, args.b))
-    runs = {value: [] for value in values}
+    sides = {  # label -> the overrides of that side
+        "A": {**common, args.field: parse_value(args.field, args.a)},
+        "B": {**common, args.field: parse_value(args.field, args.b), **b_only},
+    }
+    names = {
+        side: ", ".join(f"{k}={v}" for k, v in changes.items() if k not in common)
+        for side, changes in sides.items()
+    }
+    runs = {side: [] for side in sides}
     with tempfile.TemporaryDirectory() as root:
         for seed in args.seeds:
-            for value in values:
-                overrides = {"seed": seed, "video": False, args.field: value}
+            for side, changes in sides.items():
+                overrides = {**changes, "seed": seed, "video": False}
                 overrides["final_eval_episodes"] = args.eval_episodes
                 config = build_config(args.preset, args.algo, overrides)
                 summary = train(
-                    config, Path(root) / f"{value}-{seed}", progress=False, log=lambda *a: None
+                    config, Path(root) / f"{side}-{seed}", progress=False, log=lambda *a: None
                 )
                 reached = summary["goal_reached_at"] or {}
                 run = {
-                    args.field: value,
+                    "side": names[side],
                     "precision": summary["precision"],
                     "seed": seed,
                     "steps": reached.get("step"),
@@ -65,21 +90,20 @@ def main() -> None:
                     "eval": round(summary["final_eval"]["mean"], 2),
                     "load_average": round(os.getloadavg()[0], 1),
                 }
-                runs[value].append(run)
+                runs[side].append(run)
                 print(json.dumps(run), flush=True)
     medians = {}
-    for value, done in runs.items():
+    for side, done in runs.items():
         reached = [r for r in done if r["seconds"] is not None]
-        medians[value] = statistics.median(r["seconds"] for r in reached)
+        medians[side] = statistics.median(r["seconds"] for r in reached)
         print(
-            f"{args.field}={value}: goal {len(reached)}/{len(done)}, median "
+            f"{names[side]}: goal {len(reached)}/{len(done)}, median "
             f"{statistics.median(r['steps'] for r in reached):,.0f} env steps, "
-            f"{medians[value]:.1f} s; mean greedy evaluation "
+            f"{medians[side]:.1f} s; mean greedy evaluation "
             f"{statistics.mean(r['eval'] for r in done):.2f}"
         )
-    a, b = values
-    ratio = medians[a] / medians[b]
-    print(f"{args.field}={b} against {a}, median time to the goal: {ratio:.2f}x less")
+    ratio = medians["A"] / medians["B"]
+    print(f"{names['B']} against {names['A']}, median time to the goal: {ratio:.2f}x less")
 
 
 if __name__ == "__main__":
