@@ -139,9 +139,14 @@ def cell_conv_fits(kernel: int, stride: int, cells: int, px: int) -> bool:
     return px % cells == 0 and (px // cells) % stride == 0 and kernel <= px
 
 
+# Kernel and stride of each image CNN's first conv (the one ``CellConv2d`` can replace).
+FIRST_CONV = {"lab": (8, 4), "nature": (8, 4), "cells": (12, 12)}
+
+
 def _lab_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
+    kernel, stride = FIRST_CONV["lab"]
     return nn.Sequential(
-        first_conv(channels, 32, 8, stride=4),
+        first_conv(channels, 32, kernel, stride=stride),
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2),
         nn.ReLU(),
@@ -155,8 +160,9 @@ def _lab_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
 
 def _nature_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
     # The dense 512 belongs to the torso here; both heads read its 512 features.
+    kernel, stride = FIRST_CONV["nature"]
     return nn.Sequential(
-        first_conv(channels, 32, 8, stride=4),
+        first_conv(channels, 32, kernel, stride=stride),
         nn.ReLU(),
         nn.Conv2d(32, 64, 4, stride=2),
         nn.ReLU(),
@@ -172,8 +178,9 @@ def _cells_cnn(channels: int, first_conv=nn.Conv2d) -> nn.Module:
     # A 12x12 stride-12 conv sees exactly one cell of the 5x5 gridworld's 7x7 bordered grid
     # (84 = 7 x 12), then a 3x3 conv relates neighbouring cells: ~6x fewer operations than
     # the lab's CNN, still translation-equivariant.
+    kernel, stride = FIRST_CONV["cells"]
     return nn.Sequential(
-        first_conv(channels, 32, 12, stride=12),  # 84x84 -> (B, 32, 7, 7)
+        first_conv(channels, 32, kernel, stride=stride),  # 84x84 -> (B, 32, 7, 7)
         nn.ReLU(),
         nn.Conv2d(32, 64, 3, stride=1),  # -> (B, 64, 5, 5)
         nn.ReLU(),
@@ -333,10 +340,6 @@ def network_for(config, observation_space, action_space) -> QNetwork:
         int(action_space.n),
         grid_input_px(config),
     )
-
-
-# Kernel and stride of each image CNN's first conv (the one ``CellConv2d`` can replace).
-FIRST_CONV = {"lab": (8, 4), "nature": (8, 4), "cells": (12, 12)}
 
 
 def grid_input_px(config) -> int | None:
