@@ -161,6 +161,21 @@ def test_memory_is_preallocated_and_does_not_grow():
     assert "MiB" in replay.describe()
 
 
+def test_the_replay_knows_its_size_before_reserving_it():
+    from qarcade.dqn.config import build_config
+    from qarcade.dqn.envs import frame_codec
+
+    pixels = build_config("fast", None, {"grid_input": False})
+    codec = frame_codec(pixels)  # the gridworld's 84x84x3 frames stored as their 7x7x3 grid
+    for capacity, envs, shape, dtype, with_codec in [
+        (1000, 4, (84, 84), np.uint8, None),  # Atari, standard
+        (999, 8, (88, 80, 1), np.int8, None),  # Atari, lab (capacity not a multiple of envs)
+        (500, 4, (84, 84, 3), np.uint8, codec),
+    ]:
+        replay = ReplayBuffer(capacity, envs, shape, dtype, 4, 3, 0.99, codec=with_codec)
+        assert ReplayBuffer.nbytes_for(capacity, envs, shape, dtype, with_codec) == replay.nbytes
+
+
 def test_nstep_returns_by_hand():
     rewards = np.array([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0], [1.0, 2.0, 4.0], [1.0, 2.0, 4.0]])
     terminated = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0]], bool)

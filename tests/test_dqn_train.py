@@ -14,7 +14,9 @@ import torch
 from tiny_runs import QUIET, TINY, tiny
 
 from qarcade.cli import main
+from qarcade.dqn.bookkeeping import check_replay_memory
 from qarcade.dqn.train import resume_config, train
+from qarcade.errors import UserError
 from qarcade.runs import CHECKPOINT, RunDir
 
 STEPS = 600  # 3 episodes per env; stopping at 300 cuts through the second
@@ -187,6 +189,33 @@ def test_user_mistakes_are_one_line_errors(args, message):
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_replay_bigger_than_the_memory_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "gridworld", "--replay-size", str(10**13), "--out", str(out))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "the replay needs" in result.stderr and "--replay-size" in result.stderr
+    assert not out.exists()
+
+
+def test_the_replay_size_the_memory_error_names_fits():
+    from qarcade.dqn.replay import ReplayBuffer
+
+    per_step = ReplayBuffer.nbytes_for(1, 1, (84, 84), np.uint8)
+    available = 5 * 2**30
+    check_replay_memory(
+        ReplayBuffer.nbytes_for(500_000, 16, (84, 84), np.uint8), 500_000, available
+    )
+    with pytest.raises(
+        UserError, match=r"needs 6\.6 GiB but 5\.0 GiB .* --replay-size (\d+) "
+    ) as e:
+        check_replay_memory(
+            ReplayBuffer.nbytes_for(10**6, 16, (84, 84), np.uint8), 10**6, available
+        )
+    suggested = int(str(e.value).split("--replay-size ")[1].split()[0])
+    assert 0.7 * available < suggested * per_step <= available
 
 
 def test_corrupt_checkpoint_is_a_one_line_error(reference, tmp_path):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
 from qarcade.dqn.config import DQNConfig
@@ -83,7 +84,7 @@ def default_run_dir(config: DQNConfig, root: str | Path = "runs") -> Path:
 
 
 def log_setup(config: DQNConfig, learner, replay, log) -> None:
-    """Log the network, the replay's memory (warning if it outgrows the machine), the config."""
+    """Log the network, the replay's memory and the config."""
     network, device = learner.online, learner.device
     arithmetic = ", bfloat16 updates" if learner.bf16 else ""
     px = grid_input_px(config)
@@ -95,12 +96,6 @@ def log_setup(config: DQNConfig, learner, replay, log) -> None:
         f"{device}{arithmetic}"
     )
     log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
-    memory_gib = physical_memory_bytes() / 2**30
-    if replay.nbytes > memory_gib * 2**30:
-        log(
-            f"warning: the replay will outgrow this machine's {memory_gib:.1f} GiB of memory "
-            "as it fills; lower --buffer-size (alias --replay-size)"
-        )
     log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
 
 
@@ -122,11 +117,25 @@ def batch_reader(config: DQNConfig, replay, learner, log):
     return lambda slots: slots
 
 
-def physical_memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**63
+def available_memory_bytes() -> int:
+    """Memory the system can give this process now without swapping (psutil's estimate:
+    free memory plus reclaimable caches)."""
+    return psutil.virtual_memory().available
+
+
+def check_replay_memory(nbytes: int, capacity: int, available: int | None = None) -> None:
+    """Refuse a replay of ``nbytes`` for ``capacity`` transitions that cannot fit in the memory
+    available now (a ``UserError`` naming a ``--replay-size`` that would). Its arrays are only
+    touched as it fills: a run that does not fit would be killed hours in, not at the start."""
+    available = available_memory_bytes() if available is None else available
+    if nbytes <= available:
+        return
+    fits = int(0.8 * available / (nbytes / capacity))
+    fits = int(float(f"{fits:.2g}")) if fits >= 100 else fits  # two significant digits
+    raise UserError(
+        f"the replay needs {nbytes / 2**30:,.1f} GiB but {available / 2**30:.1f} GiB of memory "
+        f"is available: pass --replay-size {fits} or less"
+    )
 
 
 @dataclass

@@ -121,6 +121,14 @@ class ReplayBuffer:
         arrays = (self.frames, self.actions, self.rewards, self.terminated, self.truncated)
         return sum(a.nbytes for a in arrays) + self.life_lost.nbytes
 
+    @staticmethod
+    def nbytes_for(capacity: int, num_envs: int, frame_shape, frame_dtype, codec=None) -> int:
+        """``nbytes`` of such a buffer, known before its arrays are reserved."""
+        stored_shape = codec.code_shape if codec else frame_shape
+        frame = int(np.prod(stored_shape)) * np.dtype(frame_dtype).itemsize
+        per_step = frame + 8 + 4 + 3  # the frame, an int64 action, a float32 reward, 3 flags
+        return (capacity // num_envs) * num_envs * per_step
+
     def describe(self) -> str:
         frame = "x".join(map(str, self.frame_shape))
         what = f"frames stored as {self.codec.name}" if self.codec else "frames"

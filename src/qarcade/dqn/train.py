@@ -34,6 +34,7 @@ from qarcade.dqn.bookkeeping import (
     Counters,
     StopSignals,
     batch_reader,
+    check_replay_memory,
     checkpoint_state,
     configure_torch,
     default_run_dir,
@@ -55,6 +56,7 @@ from qarcade.dqn.learner import Learner, epsilon_at, exploration_draws
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.replay import ReplayBuffer
 from qarcade.envs.vector import send_ahead
+from qarcade.errors import UserError
 from qarcade.runs import EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
 
 # The loop looks up ``q_function`` and ``make_vector`` here (benchmarks time them by replacing
@@ -89,8 +91,7 @@ def train(
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
     configure_torch(config, device)
-    run = RunDir.open(run_dir) if resume else RunDir.create(run_dir, config.to_dict())
-    checkpoint = run.load_checkpoint() if resume else None
+    run = RunDir.open(run_dir) if resume else None  # a new one is created once the replay fits
 
     # --- randomness: one seed, independent streams ---
     explore_seed, replay_seed, eval_seed = np.random.SeedSequence(config.seed).spawn(3)
@@ -103,6 +104,16 @@ def train(
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
     network = network_for(config, obs_space, action_space)
     learner = Learner.for_config(network, config, device)
+    codec = frame_codec(config)
+    try:  # before a new run's directory exists
+        shape, dtype = obs_space.shape, obs_space.dtype
+        nbytes = ReplayBuffer.nbytes_for(config.buffer_size, config.num_envs, shape, dtype, codec)
+        check_replay_memory(nbytes, config.buffer_size)
+        if run is None:
+            run = RunDir.create(run_dir, config.to_dict())
+    except UserError:
+        envs.close()
+        raise
     replay = ReplayBuffer(
         config.buffer_size,
         config.num_envs,
@@ -111,8 +122,9 @@ def train(
         config.frame_stack,
         config.n_step,
         config.gamma,
-        codec=frame_codec(config),
+        codec=codec,
     )
+    checkpoint = run.load_checkpoint() if resume else None
     log_setup(config, learner, replay, log)
     read = batch_reader(config, replay, learner, log)
 
