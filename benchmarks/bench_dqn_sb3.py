@@ -1,10 +1,11 @@
 """qarcade's DQN against Stable-Baselines3's, same network and hyperparameters, same machine.
 
-Both train the lab's DQN on the 5x5 gridworld: the lab's CNN (conv 32 8x8/4, 64 4x4/2, 64
-3x3/1, 512 7x7/1, dense 256, dense 4: 1,814,436 parameters in both), one env, 5,000 uniform
-warm-up steps, then 20 updates of batch 64 every 250 steps (5 episodes) and a hard target copy,
-Adam 1e-4, MSE, gamma 0.99, replay 50,000, epsilon 0.6 -> 0.1 over the 50,000 steps after
-warm-up (SB3 is given the lab's schedule exactly, as a function of its env steps).
+Both (and with ``--tianshou`` Tianshou 2.0's DQN, ``tianshou_lab.py``) train the lab's DQN on
+the 5x5 gridworld: the lab's CNN (conv 32 8x8/4, 64 4x4/2, 64 3x3/1, 512 7x7/1, dense 256,
+dense 4: 1,814,436 parameters in each), one env, 5,000 uniform warm-up steps, then 20 updates
+of batch 64 every 250 steps (5 episodes) and a hard target copy, Adam 1e-4, MSE, gamma 0.99,
+replay 50,000, epsilon 0.6 -> 0.1 over the 50,000 steps after warm-up (SB3 is given the lab's
+schedule exactly, as a function of its env steps; Tianshou sets it before each round).
 
 Throughput (default): the same number of env steps in each, interleaved repeats in one run;
 prints env steps/s of each and their ratio (goal: qarcade >= 1.5x), for qarcade as it runs by
@@ -22,6 +23,7 @@ Needs the optional extra: ``pip install -c constraints.txt -e '.[bench]'``.
 
     .venv/bin/python benchmarks/bench_dqn_sb3.py                  # ~2-3 minutes
     .venv/bin/python benchmarks/bench_dqn_sb3.py --rounds 20 --repeats 3 --json
+    .venv/bin/python benchmarks/bench_dqn_sb3.py --tianshou      # and Tianshou 2.0's DQN
     .venv/bin/python benchmarks/bench_dqn_sb3.py --goal --max-minutes 35 --torch-threads 1
     .venv/bin/python benchmarks/bench_dqn_sb3.py --per-update --torch-threads 1   # ~1 minute
 """
@@ -199,10 +201,18 @@ def throughput(args) -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         train(dataclasses.replace(config, max_steps=60), run_dir, progress=False, log=_quiet)
     sb3_dqn(60, lab, args.seed)
+    baselines = {"sb3": sb3_dqn}
+    if args.tianshou:
+        from tianshou_lab import tianshou_dqn  # benchmarks/tianshou_lab.py
+
+        baselines["tianshou"] = tianshou_dqn
+        # its first collection compiles numba code (~4 s): paid here, with one round
+        tianshou_dqn(lab.warmup_steps + lab.train_every_steps, lab, args.seed)
     runs = {name: [] for name in contenders}  # loop wall seconds
     totals = {name: [] for name in contenders}  # all of train()
-    cpu = {name: [] for name in (*contenders, "sb3")}  # CPU s: less sensitive to the load
-    sb3_runs = []
+    cpu = {name: [] for name in (*contenders, *baselines)}  # CPU s: less sensitive to the load
+    baseline_runs = {name: [] for name in baselines}
+    baseline_about = {}  # name -> (parameters, gradient updates)
     for _ in range(args.repeats):  # interleaved, best of each: the machine is noisy
         for name, contender in contenders.items():
             with tempfile.TemporaryDirectory() as run_dir:
@@ -213,11 +223,15 @@ def throughput(args) -> None:
             # Wall time: the loop, as SB3's learn() is: without building the run directory,
             # the final checkpoint (the replay, fsynced) and the plot, which SB3 does not write.
             runs[name].append(summary["wall_seconds"])
-        sb3_seconds, cpu_seconds, sb3_parameters, sb3_updates = sb3_dqn(total, lab, args.seed)
-        sb3_runs.append(sb3_seconds)
-        cpu["sb3"].append(cpu_seconds)
+        for name, baseline in baselines.items():
+            seconds, cpu_seconds, parameters, updates = baseline(total, lab, args.seed)
+            baseline_runs[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+            baseline_about[name] = (parameters, updates)
     best = {name: min(seconds) for name, seconds in runs.items()}
+    sb3_runs = baseline_runs["sb3"]
     sb3_seconds = min(sb3_runs)
+    sb3_parameters, sb3_updates = baseline_about["sb3"]
     report = {
         "env_steps": total,
         "grad_updates": summary["grad_updates"],
@@ -238,6 +252,18 @@ def throughput(args) -> None:
             "seconds_each": runs[name],
             "cpu_seconds_each": cpu[name],
         }
+    if "tianshou" in baselines:
+        tianshou_seconds = min(baseline_runs["tianshou"])
+        report["tianshou"] = {
+            "steps_per_second": total / tianshou_seconds,
+            "parameters": baseline_about["tianshou"][0],
+            "grad_updates": baseline_about["tianshou"][1],
+            "seconds_each": baseline_runs["tianshou"],
+            "cpu_seconds_each": cpu["tianshou"],
+        }
+        for name in contenders:
+            report[name]["speedup_vs_tianshou"] = tianshou_seconds / best[name]
+            report[name]["speedup_vs_tianshou_cpu_seconds"] = min(cpu["tianshou"]) / min(cpu[name])
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -246,6 +272,12 @@ def throughput(args) -> None:
         f"{summary['grad_updates']} updates in qarcade, {sb3_updates} in SB3 (from step 5,000)"
     )
     print(f"  SB3:                                {report['sb3_steps_per_second']:.0f} env steps/s")
+    if "tianshou" in report:
+        t = report["tianshou"]
+        print(
+            f"  Tianshou:                           {t['steps_per_second']:.0f} env steps/s "
+            f"({t['grad_updates']} updates, {t['parameters']:,} parameters)"
+        )
     for name, label in (("grid", "reading the grid (default)"), ("pixels", "reading pixels")):
         r = report[name]
         print(
@@ -253,6 +285,11 @@ def throughput(args) -> None:
             f"({r['steps_per_second_with_setup_and_checkpoint']:.0f} with setup, checkpoint and "
             f"plot): {r['speedup']:.2f}x SB3's speed, {r['speedup_cpu_seconds']:.2f}x in CPU s"
         )
+        if "tianshou" in report:
+            print(
+                f"  {'':36}{r['speedup_vs_tianshou']:.2f}x Tianshou's speed, "
+                f"{r['speedup_vs_tianshou_cpu_seconds']:.2f}x in CPU s"
+            )
     print(
         f"(CPU seconds: all of train() against SB3's construction and learn(); "
         f"{report['torch_threads']} torch threads, load {report['load_average']})"
@@ -386,6 +423,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each")
     parser.add_argument("--goal", action="store_true", help="SB3 alone, to the lab's goal")
+    parser.add_argument(
+        "--tianshou", action="store_true", help="throughput: Tianshou's DQN too (tianshou_lab.py)"
+    )
     parser.add_argument("--per-update", action="store_true", help="CPU ms per update and act")
     parser.add_argument("--max-minutes", type=float, default=35.0, help="--goal: wall-time cap")
     parser.add_argument("--torch-threads", type=int, default=0, help="0 = torch's default")
