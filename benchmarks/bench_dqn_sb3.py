@@ -47,30 +47,36 @@ def lab_config():
     return build_config("lab", "dqn", {"final_eval_episodes": 0, "video": False})
 
 
+def lab_torso(channels: int):
+    """The lab's conv torso in plain torch, for the other libraries: (B, C, 84, 84) -> (B, 512)."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1),
+        nn.ReLU(),
+        nn.Conv2d(64, 512, 7, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
 def sb3_lab_dqn(lab, seed: int):
     """SB3's DQN with the lab's CNN and hyperparameters (``lab`` is qarcade's lab preset)."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import DQN
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-    from torch import nn
 
     class LabCNN(BaseFeaturesExtractor):
         """The lab's conv torso (SB3 feeds channels-first images scaled to [0, 1])."""
 
         def __init__(self, observation_space):
             super().__init__(observation_space, features_dim=512)
-            self.net = nn.Sequential(
-                nn.Conv2d(observation_space.shape[0], 32, 8, stride=4),
-                nn.ReLU(),
-                nn.Conv2d(32, 64, 4, stride=2),
-                nn.ReLU(),
-                nn.Conv2d(64, 64, 3, stride=1),
-                nn.ReLU(),
-                nn.Conv2d(64, 512, 7, stride=1),
-                nn.ReLU(),
-                nn.Flatten(),
-            )
+            self.net = lab_torso(observation_space.shape[0])
 
         def forward(self, observations: torch.Tensor) -> torch.Tensor:
             return self.net(observations)

@@ -25,6 +25,7 @@ def tianshou_dqn(total_steps: int, lab, seed: int) -> tuple[float, float, int, i
     import gymnasium as gym
     import numpy as np
     import torch
+    from bench_dqn_sb3 import lab_torso  # the same torso as SB3's
     from tianshou.algorithm.modelfree.dqn import DQN, DiscreteQLearningPolicy
     from tianshou.algorithm.optim import AdamOptimizerFactory
     from tianshou.data import Collector, VectorReplayBuffer
@@ -41,15 +42,7 @@ def tianshou_dqn(total_steps: int, lab, seed: int) -> tuple[float, float, int, i
         def __init__(self, channels: int, actions: int):
             super().__init__()
             self.net = nn.Sequential(
-                nn.Conv2d(channels, 32, 8, stride=4),
-                nn.ReLU(),
-                nn.Conv2d(32, 64, 4, stride=2),
-                nn.ReLU(),
-                nn.Conv2d(64, 64, 3, stride=1),
-                nn.ReLU(),
-                nn.Conv2d(64, 512, 7, stride=1),
-                nn.ReLU(),
-                nn.Flatten(),
+                lab_torso(channels),
                 nn.Linear(512, 256),
                 nn.ReLU(),
                 nn.Linear(256, actions),
