@@ -181,6 +181,13 @@ def test_eval_writes_a_video_of_one_episode(reference, tmp_path):
         (["train", "gridworld", "--tau", "0"], "tau must be in (0, 1]"),
         (["eval", "."], "is not a run directory"),
         (["train", "--resume", "/no/such/run"], "is not a directory"),
+        (["train", "gridworld", "--seed", "-5"], "seed must be 0 or more, got -5"),
+        (["train", "gridworld", "--learning-rate", "-1"], "learning_rate must be positive"),
+        (["train", "gridworld", "--learning-rate", "nan"], "learning_rate must be positive"),
+        (["train", "gridworld", "--max-minutes", "-1"], "max_minutes must be 0 or more"),
+        (["eval", ".", "--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
+        (["play", "mspacman", "--random", "3", "--seed", "-1"], "non-negative integer"),
+        (["explain", "mdp", "--seed", "-1"], "non-negative integer"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(args, message):

@@ -5,7 +5,7 @@ The work is in ``qarcade.envs.atari``; ``play mspacman`` adds itself to ``PLAY_G
 
 from __future__ import annotations
 
-from qarcade.cli.common import check_video_flag, command, positive_int, seed_or_fresh
+from qarcade.cli.common import check_video_flag, command, positive_int, seed_int, seed_or_fresh
 from qarcade.cli.play import PLAY_GAMES
 from qarcade.errors import UserError
 
@@ -17,7 +17,7 @@ def _preprocess_arguments(parser):
     parser.add_argument("game", metavar="GAME", help="the game: mspacman")
     parser.add_argument("--out", required=True, help="the PNG file to write")
     parser.add_argument("--steps", type=positive_int, default=40, help="random steps taken first")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the game and the steps")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the game and the steps")
 
 
 @command("preprocess", help="draw an Atari frame beside its preprocessed versions")(

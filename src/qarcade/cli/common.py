@@ -36,6 +36,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_int(text: str) -> int:
+    """A seed: numpy's and Gymnasium's seeds are non-negative integers."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
 def unit_interval(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:

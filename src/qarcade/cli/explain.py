@@ -6,7 +6,7 @@ matplotlib and torch are imported only when a figure is drawn.
 
 from __future__ import annotations
 
-from qarcade.cli.common import command, discount, positive_int
+from qarcade.cli.common import command, discount, positive_int, seed_int
 
 
 def _explain_arguments(parser):
@@ -28,7 +28,9 @@ def _explain_arguments(parser):
         metavar="FILE",
         help="figure to write, .png, .pdf or .svg (None: RUN_DIR/values.png, or mdp_q.png)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="layout seed (mdp: Q-learning seed)")
+    parser.add_argument(
+        "--seed", type=seed_int, default=0, help="layout seed (mdp: Q-learning seed)"
+    )
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the network runs"
     )

@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from qarcade.cli.common import command, discount, positive_int
+from qarcade.cli.common import command, discount, positive_int, seed_int
 
 
 def _lr_power(text: str) -> float:
     value = float(text)
     if not 0.5 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in (0.5, 1], got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
     return value
 
 
@@ -63,7 +56,7 @@ def _mdp_arguments(parser):
         default=tabular.EVAL_EPISODES,
         help=f"evaluation episodes of {tabular.EPISODE_STEPS} steps per policy",
     )
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of every random draw")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of every random draw")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
 

@@ -6,7 +6,7 @@ One handler per game in ``PLAY_GAMES`` (name -> run(args) -> exit code); the gri
 
 from __future__ import annotations
 
-from qarcade.cli.common import check_video_flag, command, positive_int, seed_or_fresh
+from qarcade.cli.common import check_video_flag, command, positive_int, seed_int, seed_or_fresh
 
 
 def _play_arguments(parser):
@@ -23,7 +23,7 @@ def _play_arguments(parser):
     parser.add_argument(
         "--actions", help="comma-separated actions to play instead of the keyboard, e.g. 3,3,1,0"
     )
-    parser.add_argument("--seed", type=int, help="layout seed (default: a fresh one, printed)")
+    parser.add_argument("--seed", type=seed_int, help="layout seed (default: a fresh one, printed)")
     parser.add_argument("--size", type=int, default=5, help="gridworld side, 3..20")
     parser.add_argument("--partial", action="store_true", help="gridworld: 3x3 partial view")
     parser.add_argument("--video", metavar="FILE", help="write the episode to FILE (.mp4 or .gif)")

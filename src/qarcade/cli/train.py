@@ -11,6 +11,7 @@ from qarcade.cli.common import (
     config_flags,
     config_overrides,
     positive_int,
+    seed_int,
     unit_interval,
 )
 from qarcade.errors import UserError
@@ -117,7 +118,7 @@ def _eval_arguments(parser):
         help="probability of a random action (default: the run's eval_epsilon, Atari 0.01)",
     )
     parser.add_argument("--video", metavar="FILE", help="record one episode (.mp4 or .gif)")
-    parser.add_argument("--seed", type=int, default=12345, help="seed of the evaluation envs")
+    parser.add_argument("--seed", type=seed_int, default=12345, help="seed of the evaluation envs")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 

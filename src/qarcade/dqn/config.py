@@ -171,6 +171,16 @@ def check_config(config: DQNConfig) -> None:
     for name in positive:
         if getattr(config, name) <= 0:
             raise UserError(f"{name} must be positive, got {getattr(config, name)}")
+    for name in ("learning_rate", "adam_eps"):
+        if not getattr(config, name) > 0:  # also refuses NaN
+            raise UserError(f"{name} must be positive, got {getattr(config, name)}")
+    not_negative = (
+        "seed warmup_steps grad_clip_norm final_eval_episodes eval_every_steps max_minutes "
+        "checkpoint_every_steps torch_threads"
+    ).split()
+    for name in not_negative:
+        if not getattr(config, name) >= 0:
+            raise UserError(f"{name} must be 0 or more, got {getattr(config, name)}")
     if not 0.0 < config.tau <= 1.0:
         raise UserError(f"tau must be in (0, 1], got {config.tau}")
     if not 0.0 <= config.gamma <= 1.0:
