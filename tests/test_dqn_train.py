@@ -181,6 +181,8 @@ def test_eval_writes_a_video_of_one_episode(reference, tmp_path):
         (["train", "gridworld", "--tau", "0"], "tau must be in (0, 1]"),
         (["eval", "."], "is not a run directory"),
         (["train", "--resume", "/no/such/run"], "is not a directory"),
+        (["train", "gridworld", "--out", "/dev/null"], "cannot make the run directory /dev/null"),
+        (["train", "gridworld", "--out", "/dev/null/run"], "cannot make the run directory"),
         (["train", "gridworld", "--seed", "-5"], "seed must be 0 or more, got -5"),
         (["train", "gridworld", "--learning-rate", "-1"], "learning_rate must be positive"),
         (["train", "gridworld", "--learning-rate", "nan"], "learning_rate must be positive"),

@@ -83,7 +83,10 @@ class RunDir:
         run = cls(path)
         if (run / CONFIG).exists():
             raise UserError(f"{run.path} already holds a run; resume it with --resume {run.path}")
-        run.path.mkdir(parents=True, exist_ok=True)
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name, a parent that cannot be made, ...
+            raise UserError(f"cannot make the run directory {run.path}: {error.strerror}") from None
         atomic_write_json(run / CONFIG, config)
         with open(run / METRICS, "w", newline="") as f:
             csv.writer(f).writerow(METRICS_COLUMNS)
