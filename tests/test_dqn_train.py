@@ -79,6 +79,19 @@ def test_stop_and_resume_ends_like_the_uninterrupted_run(reference, tmp_path):
         assert torch.equal(tensor, weights(tmp_path / "split")[name]), name
 
 
+def test_resuming_a_run_whose_budget_is_spent_says_so(tmp_path):
+    config = tiny(max_steps=200, final_eval_episodes=0)
+    train(config, tmp_path / "run", **QUIET)
+    lines = []
+    summary = train(config, tmp_path / "run", resume=True, progress=False, log=lines.append)
+    assert summary["env_steps"] == 200 and summary["stop_reason"] == "max_steps"
+    assert any("max_steps 200 already reached (200 env steps)" in line for line in lines), lines
+    lines.clear()
+    more = tiny(max_steps=300, final_eval_episodes=0)
+    train(more, tmp_path / "run", resume=True, progress=False, log=lines.append)
+    assert not any("already reached" in line for line in lines), lines
+
+
 class Result:
     def __init__(self, returncode, stdout, stderr):
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr

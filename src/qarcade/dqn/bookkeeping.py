@@ -117,6 +117,16 @@ def batch_reader(config: DQNConfig, replay, learner, log):
     return lambda slots: slots
 
 
+def budget_spent(config: DQNConfig, counters) -> str | None:
+    """Which of the run's budgets its counters have already reached, said for the user."""
+    if counters.env_steps >= config.max_steps:
+        return f"max_steps {config.max_steps:,} already reached ({counters.env_steps:,} env steps)"
+    if config.max_minutes and counters.wall_seconds >= 60.0 * config.max_minutes:
+        minutes = counters.wall_seconds / 60.0
+        return f"max_minutes {config.max_minutes:g} already reached ({minutes:.1f} minutes trained)"
+    return None
+
+
 def available_memory_bytes() -> int:
     """Memory the system can give this process now without swapping (psutil's estimate:
     free memory plus reclaimable caches)."""

@@ -107,7 +107,9 @@ class DQNConfig:
     )
     goal_window: int = _f(50, "training episodes averaged by the train goal metric")
     max_steps: int = _f(200_000, "stop after this many env steps (all envs together)")
-    max_minutes: float = _f(0.0, "stop after this many minutes of training (0 = no limit)")
+    max_minutes: float = _f(
+        0.0, "stop after this many minutes of training in all, resumes included (0 = no limit)"
+    )
     checkpoint_every_steps: int = _f(0, "env steps between checkpoints (0 = only when stopping)")
     video: bool = _f(True, "record a greedy episode as video.mp4 at the end")
     # --- machine ---

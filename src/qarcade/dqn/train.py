@@ -34,6 +34,7 @@ from qarcade.dqn.bookkeeping import (
     Counters,
     StopSignals,
     batch_reader,
+    budget_spent,
     check_replay_memory,
     checkpoint_state,
     configure_torch,
@@ -148,6 +149,9 @@ def train(
             counters.episode_length = [0] * n
         run.truncate_metrics(counters.episodes, counters.evaluations)
         log(f"resumed at {counters.env_steps:,} env steps, {counters.episodes:,} episodes")
+        spent = budget_spent(config, counters)
+        if spent:
+            log(f"{spent}: the run stops at once (budgets count the whole run, resumes included)")
     q_online = q_function(learner.online, device, cuda_graph=config.cuda_graph)
 
     def save_checkpoint() -> None:
