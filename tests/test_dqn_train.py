@@ -240,6 +240,21 @@ def test_the_replay_size_the_memory_error_names_fits():
     assert 0.7 * available < suggested * per_step <= available
 
 
+def test_available_memory_without_psutil_reads_linux_meminfo(monkeypatch):
+    import psutil
+
+    from qarcade.dqn.bookkeeping import available_memory_bytes
+
+    with_psutil = available_memory_bytes()
+    assert with_psutil == pytest.approx(psutil.virtual_memory().available, rel=0.1)
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
+    without = available_memory_bytes()
+    if os.path.exists("/proc/meminfo"):
+        assert without == pytest.approx(with_psutil, rel=0.1)
+    else:
+        assert without is None
+
+
 def test_corrupt_checkpoint_is_a_one_line_error(reference, tmp_path):
     run_dir, _ = reference
     copy = tmp_path / "copy"

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 
 from qarcade.dqn.config import DQNConfig
@@ -127,10 +126,23 @@ def budget_spent(config: DQNConfig, counters) -> str | None:
     return None
 
 
-def available_memory_bytes() -> int:
-    """Memory the system can give this process now without swapping (psutil's estimate:
-    free memory plus reclaimable caches)."""
-    return psutil.virtual_memory().available
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process now without swapping (free memory plus
+    reclaimable caches): psutil's estimate, else Linux's MemAvailable, else None (unknown)."""
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available
+    except ImportError:  # a bare interpreter that runs qarcade from src/ (GPU machines)
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def check_replay_memory(nbytes: int, capacity: int, available: int | None = None) -> None:
@@ -138,7 +150,7 @@ def check_replay_memory(nbytes: int, capacity: int, available: int | None = None
     available now (a ``UserError`` naming a ``--replay-size`` that would). Its arrays are only
     touched as it fills: a run that does not fit would be killed hours in, not at the start."""
     available = available_memory_bytes() if available is None else available
-    if nbytes <= available:
+    if available is None or nbytes <= available:
         return
     fits = int(0.8 * available / (nbytes / capacity))
     fits = int(float(f"{fits:.2g}")) if fits >= 100 else fits  # two significant digits
