@@ -9,7 +9,9 @@
 # 3. where a Ms. Pac-Man training step's time goes on the GPU, eager and graphed
 # (benchmarks/bench_dqn_overhead.py), and piece by piece (benchmarks/bench_gpu_update.py);
 # 4. D3QN on Ms. Pac-Man (atari preset, 16 envs) for ATARI_MINUTES (default 5) with a greedy
-# evaluation every 100k env steps. About 11 minutes with 5.
+# evaluation every 100k env steps; 0 skips it. About 11 minutes with 5 and 6 with 0: where one
+# command may run 10 minutes, pass 0 (the score run is benchmarks/gpu_score.sh).
+# Wheels for a machine without a package index: scripts/gpu_wheels.sh.
 # Runs with the machine's own python3 (torch with CUDA); wheels in .whl/ (gymnasium, ale-py, for
 # machines without a package index) are installed to /tmp/site first. Writes OUT_DIR/log.txt,
 # OUT_DIR/runs.tar.gz (the run directories without checkpoints) and OUT_DIR/*.json.
@@ -66,6 +68,7 @@ EOF
     timeout 150 "$PYTHON" benchmarks/bench_gpu_update.py --device "$DEVICE" --profile \
         --updates "$(( ROUNDS < 400 ? ROUNDS : 400 ))"
 
+    if [ "$("$PYTHON" -c "print(float('$MINUTES') > 0)")" != True ]; then return; fi
     echo "== 4. D3QN on Ms. Pac-Man for $MINUTES minutes (atari preset, 16 envs)"
     timeout "$("$PYTHON" -c "print(int($MINUTES * 60 + 150))")" $QARCADE train mspacman \
         --algo d3qn --device "$DEVICE" $EXTRA --num-envs 16 --max-minutes "$MINUTES" --eval-every-steps 100000 --eval-episodes 10 \

@@ -14,8 +14,8 @@
 # training games, the learning curve and the log. The training wall time adds up across calls
 # (the run's own clock); the final evaluation (FINAL games, default 0) runs after it.
 #
-# Runs with the machine's python3 (torch with CUDA); wheels in .whl/ (gymnasium, ale-py) are
-# installed to /tmp/site first. A dry run without a GPU, in the venv:
+# Runs with the machine's python3 (torch with CUDA); wheels in .whl/ (gymnasium, ale-py:
+# scripts/gpu_wheels.sh) are installed to /tmp/site first. A dry run without a GPU, in the venv:
 #   PYTHON=.venv/bin/python DEVICE=cpu RUN=/tmp/score-dry EXTRA="--replay-size 20000 \
 #   --warmup-steps 500 --eval-every-steps 1000 --eval-episodes 1 --max-episode-steps 500" \
 #   bash benchmarks/gpu_score.sh OUT 0.3
