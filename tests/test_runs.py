@@ -66,3 +66,22 @@ def test_checkpoint_round_trip_and_damage(tmp_path):
     run.save_checkpoint({"something": "else"})
     with pytest.raises(UserError, match="not a qarcade DQN checkpoint"):
         run.load_checkpoint()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_one_line_error_keeping_the_old_one(
+    tmp_path, monkeypatch
+):
+    run = RunDir.create(tmp_path / "run", {"x": 1})
+    run.save_checkpoint({"learner": {"w": torch.arange(3)}})
+
+    def full_disk(obj, f):  # what torch's zip writer raises when the disk fills up
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    said = r"could not write the checkpoint .*unexpected pos 704; [\d.]+ GiB free there\): the "
+    with pytest.raises(UserError, match=said + "previous one is kept"):
+        run.save_checkpoint({"learner": {"w": torch.arange(5)}})
+    monkeypatch.undo()
+    assert torch.equal(run.load_checkpoint()["learner"]["w"], torch.arange(3))
+    assert not [p.name for p in run.path.iterdir() if p.name.endswith(".tmp")]

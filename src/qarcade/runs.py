@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -144,7 +145,17 @@ class RunDir:
     # --- checkpoint ---
 
     def save_checkpoint(self, state: dict) -> None:
-        atomic_write(self / CHECKPOINT, lambda f: torch.save(state, f))  # streamed, no copy
+        path = self / CHECKPOINT
+        try:
+            atomic_write(path, lambda f: torch.save(state, f))  # streamed, no copy
+        except (OSError, RuntimeError) as error:  # torch's writer says a full disk its own way
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            free = shutil.disk_usage(self.path).free / 2**30
+            kept = "the previous one is kept" if path.exists() else "there is no earlier one"
+            raise UserError(
+                f"could not write the checkpoint {path} ({message}; {free:.1f} GiB free "
+                f"there): {kept}"
+            ) from None
 
     def has_checkpoint(self) -> bool:
         return (self / CHECKPOINT).is_file()
