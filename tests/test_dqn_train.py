@@ -1,6 +1,7 @@
 """The training loop end to end on tiny budgets: run directory, determinism, exact resume,
 SIGTERM, one-line errors, evaluation."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import torch
 from tiny_runs import QUIET, TINY, tiny
 
 from qarcade.cli import main
-from qarcade.dqn.bookkeeping import check_replay_memory
+from qarcade.dqn.bookkeeping import check_replay_memory, fit_to_device
 from qarcade.dqn.train import resume_config, train
 from qarcade.errors import UserError
 from qarcade.runs import CHECKPOINT, RunDir
@@ -307,6 +308,24 @@ def test_a_network_reading_the_grid_trains_resumes_evaluates_and_records(tmp_pat
     first = RunDir(tmp_path / "run").read_metrics()["reward"][:4].tolist()
     assert first == RunDir(tmp_path / "pixels").read_metrics()["reward"][:4].tolist()
     assert pixels["env_steps"] == summary["env_steps"]
+
+
+def test_a_new_gpu_run_reads_pixels_and_a_resumed_run_keeps_what_it_read(tmp_path):
+    cpu, cuda, said = torch.device("cpu"), torch.device("cuda"), []
+    config = tiny(network="cells", grid_size=5)  # a network that reads the grid on a CPU
+    assert fit_to_device(config, cpu, said.append) is config and not said
+    on_gpu = fit_to_device(config, cuda, said.append)
+    assert not on_gpu.grid_input and said == ["grid input off on cuda: the network reads "
+                                              "pixels, faster there"]  # fmt: skip
+    mlp = tiny(network="mlp", grid_size=5)  # reads pixels anyway: nothing to say
+    assert fit_to_device(mlp, cuda, said.append) is mlp and len(said) == 1
+    # A run keeps its input wherever it resumes, whatever config it is resumed with.
+    train(dataclasses.replace(config, max_steps=100), tmp_path / "cpu", **QUIET)
+    run = RunDir(tmp_path / "cpu")
+    assert fit_to_device(on_gpu, cuda, said.append, run).grid_input
+    RunDir.create(tmp_path / "gpu", on_gpu.to_dict())
+    assert not fit_to_device(config, cpu, said.append, RunDir(tmp_path / "gpu")).grid_input
+    assert len(said) == 1
 
 
 def test_a_run_saved_before_newer_fields_resumes_as_it_was_trained(tmp_path):

@@ -180,6 +180,7 @@ def test_a_gpu_run_resumes_on_the_gpu_and_plays_on_the_cpu(tmp_path):
     run_dir = tmp_path / "run"
     first = train(config, run_dir, **QUIET)
     assert first["device"].startswith("cuda") and first["env_steps"] == 300
+    assert not RunDir(run_dir).read_config()["grid_input"]  # pixels: faster on a GPU
     weights = RunDir(run_dir).load_checkpoint()["learner"]["online"]
     assert all(tensor.device.type == "cpu" for tensor in weights.values())  # loads anywhere
 

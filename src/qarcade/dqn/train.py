@@ -39,6 +39,7 @@ from qarcade.dqn.bookkeeping import (
     checkpoint_state,
     configure_torch,
     default_run_dir,
+    fit_to_device,
     goal_record,
     log_setup,
     plot_curve,
@@ -93,6 +94,7 @@ def train(
     device = resolve_device(config.device)
     configure_torch(config, device)
     run = RunDir.open(run_dir) if resume else None  # a new one is created once the replay fits
+    config = fit_to_device(config, device, log, run)
 
     # --- randomness: one seed, independent streams ---
     explore_seed, replay_seed, eval_seed = np.random.SeedSequence(config.seed).spawn(3)
