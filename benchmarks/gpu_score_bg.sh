@@ -9,11 +9,12 @@
 # `start` installs the wheels of .whl/ (scripts/gpu_wheels.sh) to /tmp/site, starts D3QN on
 # Ms. Pac-Man (`atari` preset, 16 envs, to 10M frames: the 2,500 goal does not stop it, so the
 # curve and the 30-game final evaluation are at 10M frames), runs tests/test_gpu.py beside it
-# (TESTS=0 skips them), then follows the run for SECONDS; `follow` follows it for SECONDS more or
-# until it ends. Following copies the run's small files to OUT_DIR every 10 s, so a call that is
-# cut off still brings back the curve so far. The run lives in RUN (/dev/shm when it has room:
-# its final checkpoint is ~7 GB). Env: PYTHON, DEVICE, EXTRA, MINUTES (the run's own budget,
-# default 11.5), TESTS. A dry run without a GPU, in the venv:
+# (TESTS=0 skips them), then follows the run for SECONDS, a line per evaluation; `follow`
+# follows it for SECONDS more or until it ends. Following copies the run's small files to
+# OUT_DIR every 10 s, so a call that is cut off still brings back the curve so far. The run
+# lives in RUN (/dev/shm when it has room: its final checkpoint is ~7 GB). Env: PYTHON, DEVICE,
+# EXTRA, MINUTES (the run's own time budget, default 13: 10M frames take ~11.7), TESTS. A dry
+# run without a GPU, in the venv:
 #   PYTHON=.venv/bin/python DEVICE=cpu TESTS=0 MINUTES=0.3 EXTRA="--replay-size 20000 \
 #   --warmup-steps 500 --eval-every-steps 1000 --eval-episodes 1 --final-eval-episodes 1 \
 #   --max-episode-steps 500" bash benchmarks/gpu_score_bg.sh start OUT 40
@@ -21,7 +22,7 @@ set -u -o pipefail
 VERB=${1:?usage: gpu_score_bg.sh start|follow OUT_DIR SECONDS}
 OUT_DIR=${2:?usage: gpu_score_bg.sh start|follow OUT_DIR SECONDS}
 SECONDS_=${3:?usage: gpu_score_bg.sh start|follow OUT_DIR SECONDS}
-PYTHON=${PYTHON:-python3} DEVICE=${DEVICE:-cuda} EXTRA=${EXTRA:-} MINUTES=${MINUTES:-11.5}
+PYTHON=${PYTHON:-python3} DEVICE=${DEVICE:-cuda} EXTRA=${EXTRA:-} MINUTES=${MINUTES:-13}
 STATE=/dev/shm
 [ "$(df -B1G --output=avail /dev/shm 2>/dev/null | tail -1)" -gt 20 ] 2>/dev/null || STATE=/tmp
 RUN=${RUN:-$STATE/qarcade-score}
@@ -59,11 +60,12 @@ fi
 
 pid=$(cat "$STATE/score.pid" 2>/dev/null)
 deadline=$((SECONDS + SECONDS_))
+seen=""
 while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
     sleep 10
     copy
-    echo "$(date -u +%T) $(tail -n1 "$RUN/evaluations.csv" 2>/dev/null)" \
-        "| $(tail -n1 "$STATE/score-log.txt" 2>/dev/null | cut -c1-160)"
+    last=$(tail -n1 "$RUN/evaluations.csv" 2>/dev/null | cut -d, -f1,3,7)
+    [ "$last" != "$seen" ] && echo "$(date -u +%T) step,mean,wall: $last" && seen=$last
 done
 copy
 [ -n "${tests:-}" ] && wait "$tests"  # not the run: it is a child too
