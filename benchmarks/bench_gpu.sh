@@ -10,7 +10,7 @@
 # (benchmarks/bench_dqn_overhead.py), and piece by piece (benchmarks/bench_gpu_update.py);
 # 4. D3QN on Ms. Pac-Man (atari preset, 16 envs) for ATARI_MINUTES (default 5) with a greedy
 # evaluation every 100k env steps; 0 skips it. About 11 minutes with 5 and 6 with 0: where one
-# command may run 10 minutes, pass 0 (the score run is benchmarks/gpu_score.sh).
+# command may run 10 minutes, pass 0 (the score run is benchmarks/gpu_score_bg.sh).
 # Wheels for a machine without a package index: scripts/gpu_wheels.sh.
 # Runs with the machine's own python3 (torch with CUDA); wheels in .whl/ (gymnasium, ale-py, for
 # machines without a package index) are installed to /tmp/site first. Writes OUT_DIR/log.txt,

@@ -2,7 +2,7 @@
 # Wheels for a GPU machine that has its own Python 3.12 with CUDA torch, numpy, pandas,
 # matplotlib, tensorboard, tqdm and imageio, but no package index: gymnasium, ale-py (the Atari
 # ROMs inside), psutil and gymnasium's small dependencies, downloaded here into .whl/ (git
-# ignores it). benchmarks/bench_gpu.sh and benchmarks/gpu_score.sh install them to /tmp/site;
+# ignores it). benchmarks/bench_gpu.sh and benchmarks/gpu_score_bg.sh install them to /tmp/site;
 # the device tool carries the folder when asked (carry: [".whl"]).
 #
 #     bash scripts/gpu_wheels.sh [PYTHON_VERSION]      # default 3.12
