@@ -15,7 +15,7 @@ import torch
 from tiny_runs import QUIET, TINY, tiny
 
 from qarcade.cli import main
-from qarcade.dqn.bookkeeping import check_replay_memory, fit_to_device
+from qarcade.dqn.bookkeeping import Counters, LossSum, check_replay_memory, fit_to_device
 from qarcade.dqn.train import resume_config, train
 from qarcade.errors import UserError
 from qarcade.runs import CHECKPOINT, RunDir
@@ -308,6 +308,23 @@ def test_a_network_reading_the_grid_trains_resumes_evaluates_and_records(tmp_pat
     first = RunDir(tmp_path / "run").read_metrics()["reward"][:4].tolist()
     assert first == RunDir(tmp_path / "pixels").read_metrics()["reward"][:4].tolist()
     assert pixels["env_steps"] == summary["env_steps"]
+
+
+def test_losses_summed_on_the_device_read_as_a_python_float_sum_would():
+    rng = np.random.default_rng(0)
+    steps = [[torch.tensor(v, dtype=torch.float32) for v in rng.random(4) * 1e3] for _ in range(50)]
+    counters = Counters(loss_sum=0.1, loss_count=3)  # as a resumed run's counters may be
+    expected = counters.loss_sum
+    losses = LossSum(counters)
+    for i, step in enumerate(steps):
+        losses.add(step)
+        expected += float(torch.stack(step).sum())
+        if i == 20:  # an episode ends: read, then add on
+            losses.read()
+            assert counters.loss_sum == expected
+    assert counters.loss_sum != expected  # not read since: still on the device
+    losses.read()
+    assert counters.loss_sum == expected and counters.loss_count == 3 + 4 * 50
 
 
 def test_a_new_gpu_run_reads_pixels_and_a_resumed_run_keeps_what_it_read(tmp_path):

@@ -197,6 +197,32 @@ class Counters:
     goal_reached: dict | None = None  # {"step", "episode", "wall_seconds", "value"}
 
 
+class LossSum:
+    """The updates' losses since the last finished episode, added up on their device.
+
+    Reading a GPU tensor waits for every update queued before it: a read per env step would
+    leave the GPU idle while the loop does its bookkeeping and prepares the next act. The sum
+    stays on the device, in float64 and in the order a Python float adds it (the counters'
+    sum, then each step's float32 sum), and ``read`` brings it into ``counters.loss_sum`` when
+    an episode ends or the counters are saved: the same numbers as a read per step."""
+
+    def __init__(self, counters: Counters):
+        self.counters = counters
+        self.pending: torch.Tensor | None = None  # counters.loss_sum plus the steps since
+
+    def add(self, losses: list[torch.Tensor]) -> None:
+        step = torch.stack(losses).sum().double()
+        if self.pending is None:
+            self.pending = step + self.counters.loss_sum
+        else:
+            self.pending = self.pending + step
+        self.counters.loss_count += len(losses)
+
+    def read(self) -> None:
+        if self.pending is not None:
+            self.counters.loss_sum, self.pending = float(self.pending), None
+
+
 def sync_counters(counters, recent, episode_return, episode_length, started) -> None:
     """Copy the loop's local state into the counters before a checkpoint."""
     counters.recent_returns = list(recent)

@@ -32,6 +32,7 @@ import torch
 from qarcade.dqn.bookkeeping import (
     RESUMABLE_FIELDS,
     Counters,
+    LossSum,
     StopSignals,
     batch_reader,
     budget_spent,
@@ -178,6 +179,7 @@ def train(
     episode_return = np.array(counters.episode_return, dtype=np.float64)  # (N,)
     episode_length = np.array(counters.episode_length, dtype=np.int64)  # (N,)
     stop_reason = None
+    loss_sum = LossSum(counters)
 
     with StopSignals() as signals:
         while stop_reason is None:
@@ -215,7 +217,7 @@ def train(
             # and run meanwhile, and envs that step in the background (ale-py's threads, async
             # processes) do (so this step's own transitions are not in the replay yet).
             steps_after = counters.env_steps + int(live.sum())
-            losses = []  # 0-d tensors, read once the envs have stepped: one device sync
+            losses = []  # 0-d tensors, added up on the device (LossSum): no sync here
             if steps_after >= config.warmup_steps and replay.can_sample():
                 due = (steps_after - config.warmup_steps) // config.train_every_steps + 1
                 count = (due - counters.update_rounds) * config.updates_per_round
@@ -233,13 +235,13 @@ def train(
             episode_return += rewards * live
             episode_length += live
             if losses:
-                counters.loss_sum += float(torch.stack(losses).sum())
-                counters.loss_count += len(losses)
+                loss_sum.add(losses)
 
             # --- finished episodes -> metrics ---
             ended = np.flatnonzero((terminated | truncated) & live)
             if ended.size:
                 episode_return = _raw_scores(info, episode_return)
+                loss_sum.read()
                 if counters.loss_count:
                     counters.last_loss = counters.loss_sum / counters.loss_count
                     counters.loss_sum, counters.loss_count = 0.0, 0
@@ -297,6 +299,7 @@ def train(
                 and counters.env_steps >= counters.next_checkpoint_step
             ):
                 counters.next_checkpoint_step += config.checkpoint_every_steps
+                loss_sum.read()
                 sync_counters(counters, recent, episode_return, episode_length, started)
                 save_checkpoint()
             if bar is not None:
@@ -305,6 +308,7 @@ def train(
     # --- stop: checkpoint first, then the things people look at ---
     if bar is not None:
         bar.close()
+    loss_sum.read()
     sync_counters(counters, recent, episode_return, episode_length, started)
     save_checkpoint()
     writer.flush()
