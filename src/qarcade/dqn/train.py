@@ -195,6 +195,21 @@ def train(
                 stop_reason = "max_minutes"
                 break
 
+            live = ~replay.latest_is_final()  # (N,) False where this step only resets
+            steps_after = counters.env_steps + int(live.sum())
+
+            # --- draw: rounds due at warmup, warmup + k, warmup + 2k, ... env steps, counting
+            # this step, all batches in one draw (the replay is the same). Before the act: on a
+            # GPU the draw overlaps the last step's updates, which the act waits for.
+            batches = []
+            if steps_after >= config.warmup_steps and replay.can_sample():
+                due = (steps_after - config.warmup_steps) // config.train_every_steps + 1
+                count = (due - counters.update_rounds) * config.updates_per_round
+                if count > 0:
+                    drawn = replay.sample_slots(config.batch_size * count, replay_rng)
+                    batches = drawn.split(count)
+                counters.update_rounds = max(counters.update_rounds, due)
+
             # --- act: one batched forward for all envs ---
             epsilon = epsilon_at(
                 counters.env_steps,
@@ -203,7 +218,6 @@ def train(
                 config.epsilon_end,
                 config.epsilon_decay_steps,
             )
-            live = ~replay.latest_is_final()  # (N,) False where this step only resets
             explore, random_actions = exploration_draws(n, action_space.n, epsilon, explore_rng)
             if (live & ~explore).any():
                 greedy = q_online(replay.latest_stacks()).argmax(axis=1)  # (N,)
@@ -212,20 +226,11 @@ def train(
             actions = np.where(explore, random_actions, greedy)
             send_ahead(envs, actions)  # envs that can step in the background start now
 
-            # --- learn: rounds due at warmup, warmup + k, warmup + 2k, ... env steps, counting
-            # this step. Before the envs' step is collected: on a GPU the updates are queued
-            # and run meanwhile, and envs that step in the background (ale-py's threads, async
-            # processes) do (so this step's own transitions are not in the replay yet).
-            steps_after = counters.env_steps + int(live.sum())
-            losses = []  # 0-d tensors, added up on the device (LossSum): no sync here
-            if steps_after >= config.warmup_steps and replay.can_sample():
-                due = (steps_after - config.warmup_steps) // config.train_every_steps + 1
-                count = (due - counters.update_rounds) * config.updates_per_round
-                if count > 0:  # all batches of this step drawn at once: the replay is the same
-                    drawn = replay.sample_slots(config.batch_size * count, replay_rng)
-                    for batch in drawn.split(count):
-                        losses.append(learner.update(read(batch)))
-                counters.update_rounds = max(counters.update_rounds, due)
+            # --- learn: before the envs' step is collected, so that on a GPU the updates are
+            # queued and run meanwhile, and envs that step in the background (ale-py's threads,
+            # async processes) do (this step's own transitions are not in the replay yet). The
+            # losses are 0-d tensors, added up on the device (LossSum): no sync here.
+            losses = [learner.update(read(batch)) for batch in batches]
 
             # --- step and store ---
             frames, rewards, terminated, truncated, info = envs.step(actions)
