@@ -170,7 +170,7 @@ SMOKE = [
     "--algo", "d3qn", "--num-envs", "2", "--replay-size", "4000", "--warmup-steps", "500",
     "--train-every-steps", "16", "--target-update-every", "20", "--epsilon-decay-steps", "1000",
     "--max-episode-steps", "300", "--final-eval-episodes", "2", "--torch-threads", "1",
-    "--no-progress", "--seed", "1",
+    "--eval-every-steps", "1000", "--eval-episodes", "1", "--no-progress", "--seed", "1",
 ]  # fmt: skip
 
 
@@ -179,6 +179,8 @@ def test_cpu_smoke_run_writes_a_run_directory_and_resumes(tmp_path, capsys):
     assert main(["train", "mspacman", *SMOKE, "--max-steps", "2500", "--out", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "84x84x1 uint8 frames" in out and "after 10,000 frames" in out
+    assert "evaluation at 2,000 env steps (0.01M frames)" in out  # one game, raw score
+    assert len(pd.read_csv(run_dir / "evaluations.csv")) == 2
     for name in ("config.json", "metrics.csv", "summary.json", CHECKPOINT, "learning_curve.png"):
         assert (run_dir / name).stat().st_size > 0, name
     assert (run_dir / "video.mp4").stat().st_size > 0

@@ -310,6 +310,28 @@ def test_a_network_reading_the_grid_trains_resumes_evaluates_and_records(tmp_pat
     assert pixels["env_steps"] == summary["env_steps"]
 
 
+def test_periodic_evaluations_are_recorded_and_said_and_can_stop_the_run(tmp_path):
+    said = []
+    config = tiny(max_steps=400, eval_every_steps=100, eval_episodes=3, goal=1e9,
+                  goal_metric="eval")  # fmt: skip
+    summary = train(config, tmp_path / "run", progress=False, log=said.append)
+    evaluations = pd.read_csv(tmp_path / "run" / "evaluations.csv")
+    assert (evaluations["step"] >= [100, 200, 300, 400]).all() and len(evaluations) == 4
+    assert (evaluations["episodes"] == 3).all()
+    assert (evaluations["min"] <= evaluations["mean"]).all()
+    assert (evaluations["mean"] <= evaluations["max"]).all()
+    lines = [line for line in said if line.startswith("evaluation at ")]
+    last = evaluations["mean"].iloc[-1]
+    assert len(lines) == 4 and f"mean {last:.2f} over 3 episodes" in lines[-1]
+    assert summary["last_eval"]["step"] == evaluations["step"].iloc[-1]
+    assert summary["stop_reason"] == "max_steps"
+    # a goal the first evaluation reaches stops the run there
+    low = dataclasses.replace(config, goal=evaluations["mean"].min() - 1.0)
+    stopped = train(low, tmp_path / "goal", **QUIET)
+    assert stopped["stop_reason"] == "goal" and stopped["env_steps"] < 200
+    assert stopped["goal_reached_at"]["step"] == stopped["env_steps"]
+
+
 def test_losses_summed_on_the_device_read_as_a_python_float_sum_would():
     rng = np.random.default_rng(0)
     steps = [[torch.tensor(v, dtype=torch.float32) for v in rng.random(4) * 1e3] for _ in range(50)]

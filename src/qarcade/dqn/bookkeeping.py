@@ -354,6 +354,16 @@ def frames(config: DQNConfig, env_steps: int) -> float | None:
     return None if per_step is None else env_steps * per_step(config)
 
 
+def evaluation_line(config: DQNConfig, env_steps: int, result: dict, wall: float) -> str:
+    """What the log says of a periodic evaluation (long runs without a progress bar too)."""
+    trained = frames(config, env_steps)
+    trained = f" ({trained / 1e6:.2f}M frames)" if trained else ""
+    return (
+        f"evaluation at {env_steps:,} env steps{trained}, {wall:.0f} s: mean {result['mean']:.2f}"
+        f" over {result['episodes']} episodes (min {result['min']:g}, max {result['max']:g})"
+    )
+
+
 def run_summary(
     config, run, counters, recent, *, stop_reason, learner, final_eval, video, curve
 ) -> dict:

@@ -40,6 +40,7 @@ from qarcade.dqn.bookkeeping import (
     checkpoint_state,
     configure_torch,
     default_run_dir,
+    evaluation_line,
     fit_to_device,
     goal_record,
     log_setup,
@@ -296,6 +297,12 @@ def train(
                 row = (counters.env_steps, result["episodes"], result["mean"], result["std"])
                 run.append_rows(EVALUATIONS, [(*row, result["min"], result["max"], round(wall, 3))])
                 writer.add_scalar("eval/mean_reward", result["mean"], counters.env_steps)
+                line = evaluation_line(config, counters.env_steps, result, wall)
+                if bar is None:
+                    log(line)
+                else:
+                    with bar.external_write_mode():
+                        log(line)
                 if config.goal_metric == "eval" and result["mean"] >= config.goal:
                     counters.goal_reached = goal_record(counters, wall, result["mean"])
                     stop_reason = "goal"
