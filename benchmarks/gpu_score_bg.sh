@@ -59,9 +59,14 @@ if [ "$VERB" = start ]; then
 fi
 
 pid=$(cat "$STATE/score.pid" 2>/dev/null)
+if [ -z "$pid" ]; then
+    echo "== no run here: $STATE/score.pid is missing (a fresh machine? the last one was given" \
+        "back, and its run with it)"
+    exit 1
+fi
 deadline=$((SECONDS + SECONDS_))
 seen=""
-while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
     sleep 10
     copy
     last=$(tail -n1 "$RUN/evaluations.csv" 2>/dev/null | cut -d, -f1,3,7)
