@@ -69,7 +69,7 @@ seen=""
 while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
     sleep 10
     copy
-    last=$(tail -n1 "$RUN/evaluations.csv" 2>/dev/null | cut -d, -f1,3,7)
+    last=$(tail -n +2 "$RUN/evaluations.csv" 2>/dev/null | tail -n1 | cut -d, -f1,3,7)
     [ "$last" != "$seen" ] && echo "$(date -u +%T) step,mean,wall: $last" && seen=$last
 done
 copy
