@@ -268,6 +268,33 @@ def test_mirrored_frames_follow_every_write():
     assert np.array_equal(flat[torch.from_numpy(index)].numpy(), replay.frames_at(index))
 
 
+def test_on_a_gpu_rows_reach_the_mirror_through_staging_buffers_in_turn():
+    import torch
+
+    class Event:  # a torch.cuda.Event's two calls, recorded
+        def __init__(self, name):
+            self.name = name
+
+        def synchronize(self):
+            calls.append(("wait", self.name))
+
+        def record(self):
+            calls.append(("record", self.name))
+
+    calls = []
+    replay = make(k=3, n=2)
+    fill(replay, 7)
+    mirror = replay.mirror_frames(torch.device("cpu"))
+    staging = [(torch.zeros_like(torch.from_numpy(replay.frames[0])), Event(i)) for i in (0, 1)]
+    replay._staging = staging  # as mirror_frames sets them up on a GPU (pinned buffers there)
+    fill_more(replay, 30)  # past the wrap-around
+    assert torch.equal(mirror, torch.from_numpy(replay.frames))
+    # each row: wait for its buffer's last copy, copy, record; the two buffers in turn
+    expected = [(what, i % 2) for i in range(30) for what in ("wait", "record")]
+    assert calls == expected
+    assert torch.equal(staging[1][0], torch.from_numpy(replay.frames[replay.cursor % replay.slots]))
+
+
 def fill_more(replay, steps):
     """``steps`` more steps of the schedule ``fill`` follows, continuing from the cursor."""
     zeros = np.zeros(2)

@@ -132,6 +132,7 @@ def test_graphed_updates_gathering_from_the_gpu_frames_equal_eager_ones_on_host_
     eager = learner_on("cuda", nature_network(), True)
     gathering = learner_on("cuda", nature_network(), True, cuda_graph=True)
     gathering.read_frames(replay.mirror_frames(torch.device("cuda")))
+    assert [buffer.is_pinned() for buffer, _ in replay._staging] == [True, True]
     draws_a, draws_b = np.random.default_rng(5), np.random.default_rng(5)
     for step in range(300):  # wraps the 250 slots: the mirror's rows are rewritten
         done = rng.random(16) < 0.02
