@@ -13,8 +13,8 @@
 # follows it for SECONDS more or until it ends. Following copies the run's small files to
 # OUT_DIR every 10 s, so a call that is cut off still brings back the curve so far. The run
 # lives in RUN (/dev/shm when it has room: its final checkpoint is ~7 GB). Env: PYTHON, DEVICE,
-# EXTRA, MINUTES (the run's own time budget, default 12: 10M frames ~11.7 at run6's pace), TESTS. A dry
-# run without a GPU, in the venv:
+# EXTRA, MINUTES (the run's own time budget, default 12; 10M frames: ~11.7 at run6's pace),
+# TESTS. A dry run without a GPU, in the venv:
 #   PYTHON=.venv/bin/python DEVICE=cpu TESTS=0 MINUTES=0.3 EXTRA="--replay-size 20000 \
 #   --warmup-steps 500 --eval-every-steps 1000 --eval-episodes 1 --final-eval-episodes 1 \
 #   --max-episode-steps 500" bash benchmarks/gpu_score_bg.sh start OUT 40
