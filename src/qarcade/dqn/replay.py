@@ -145,15 +145,16 @@ class ReplayBuffer:
         if self.device_frames is None:
             return
         host = torch.from_numpy(self.frames[row])
-        if self._staging:  # a GPU: through a pinned buffer, so the copy only queues
-            buffer, copied = self._staging[self._staged % len(self._staging)]
-            self._staged += 1
-            copied.synchronize()  # its last copy has left it (long since: a step ago)
-            host = buffer.copy_(host)
         # queued after the device's pending reads of the row (this step's updates)
-        self.device_frames[row].copy_(host, non_blocking=True)
-        if self._staging:
-            copied.record()
+        if not self._staging:
+            self.device_frames[row].copy_(host, non_blocking=True)
+            return
+        # a GPU: through a pinned buffer, so that the copy only queues
+        buffer, copied = self._staging[self._staged % len(self._staging)]
+        self._staged += 1
+        copied.synchronize()  # its last copy has left it (long since: a step ago)
+        self.device_frames[row].copy_(buffer.copy_(host), non_blocking=True)
+        copied.record()
 
     def mirror_frames(self, device: torch.device) -> torch.Tensor:
         """Keep a copy of the frames on ``device``, written with them from now on; returns it.

@@ -20,6 +20,7 @@ rewards the agent learns from.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -297,12 +298,8 @@ def train(
                 row = (counters.env_steps, result["episodes"], result["mean"], result["std"])
                 run.append_rows(EVALUATIONS, [(*row, result["min"], result["max"], round(wall, 3))])
                 writer.add_scalar("eval/mean_reward", result["mean"], counters.env_steps)
-                line = evaluation_line(config, counters.env_steps, result, wall)
-                if bar is None:
-                    log(line)
-                else:
-                    with bar.external_write_mode():
-                        log(line)
+                with bar.external_write_mode() if bar is not None else contextlib.nullcontext():
+                    log(evaluation_line(config, counters.env_steps, result, wall))
                 if config.goal_metric == "eval" and result["mean"] >= config.goal:
                     counters.goal_reached = goal_record(counters, wall, result["mean"])
                     stop_reason = "goal"
