@@ -7,16 +7,13 @@ import pytest
 from qarcade.cli import main
 from qarcade.envs.atari import (
     LabPreprocessing,
-    check_actions,
     get_preset,
     lab_preprocess,
     make_atari_env,
     make_atari_vector_env,
-    parse_actions,
-    play_actions,
-    play_keyboard,
     resolve_backend,
 )
+from qarcade.envs.atari_play import check_actions, parse_actions, play_actions, play_keyboard
 from qarcade.errors import UserError
 
 PACMAN = (210, 164, 74)

@@ -199,13 +199,13 @@ class LiveCurve:
     Pass it as ``train(config, run_dir, on_episodes=curve)``: each call adds the finished
     episodes' metrics rows (``runs.METRICS_COLUMNS`` order) and redraws the curve of
     ``plot_learning_curve``, at most once every ``every_s`` seconds, and never sooner than
-    ``DRAW_SPACING`` times the last redraw's own time after it (a redraw takes 0.05 to 0.2 s of
-    CPU on the training thread: this keeps drawing under a tenth of the run). In a Jupyter
-    kernel the picture is shown in the cell and updated in place through one display handle;
-    elsewhere nothing is shown and nothing drawn, unless ``path`` asks for a PNG file
-    (rewritten at each redraw). ``display`` replaces IPython's function (called as
-    ``display(image, display_id=True)``, returning a handle with ``update``); use the object as
-    a context manager, or call ``close()``, so the last episodes are drawn too.
+    ``DRAW_SPACING`` times the last redraw's own time after it (a redraw runs on the training
+    thread: this keeps drawing under about a tenth of the run). In a Jupyter kernel the picture
+    is shown in the cell and updated in place through one display handle; elsewhere nothing is
+    shown and nothing drawn, unless ``path`` asks for a PNG file (rewritten at each redraw).
+    ``display`` replaces IPython's function (called as ``display(image, display_id=True)``,
+    returning a handle with ``update``); use the object as a context manager, or call
+    ``close()``, so the last episodes are drawn too.
     """
 
     DRAW_SPACING = 10.0

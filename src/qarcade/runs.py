@@ -166,7 +166,7 @@ class RunDir:
             raise UserError(f"{self.path} has no checkpoint ({CHECKPOINT})")
         try:
             # Our own pickles: RNG states and the pickled vector env. Tensors are mapped from
-            # the file, not read in: a 7 GB replay is copied once, into the replay's arrays.
+            # the file, not read in: an Atari replay (gigabytes) is copied once, into its arrays.
             state = torch.load(path, map_location=map_location, weights_only=False, mmap=True)
         except Exception as error:  # any unpickling failure means a damaged file
             message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -1,6 +1,6 @@
 """``qarcade preprocess`` and ``qarcade play mspacman``: the Atari commands.
 
-The work is in ``qarcade.envs.atari``; ``play mspacman`` adds itself to ``PLAY_GAMES``.
+The work is in ``qarcade.envs.atari_play``; ``play mspacman`` adds itself to ``PLAY_GAMES``.
 """
 
 from __future__ import annotations

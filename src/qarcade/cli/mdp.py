@@ -23,15 +23,12 @@ def _mdp_arguments(parser):
     their exact means); tabular Q-learning with uniformly random exploration, its greedy policy
     and its evaluation; Q-value iteration (the model is known) with Q* and the optimal policy;
     and a side-by-side comparison with each state's margin (best action minus runner-up).
-    Q-learning's default is 50,000 steps with a per-visit step size n(s,a)^-0.85, under a
-    second: measured over 1000 seeds, its greedy policy reaches and then holds the optimal one
-    at gamma 0.90 and 0.99 in every seed, by 4,500 and 16,500 steps at the latest. The lab's
-    20 steps visit each (state, action) a few times and learn nothing (0 of 200 seeds optimal
-    at 0.99); a constant step size never settles (with 0.01 at 0.99, 86% of seeds are optimal
-    at any moment and they keep flipping). At 0.99 the learned values still sit far below Q*
-    (their common level converges at a rate set by 1 - gamma) while their differences, which
-    decide the policy, are already right. At 0.95 state 1's margin is 0.06, inside Q-learning's
-    noise for about a million steps (92% of seeds optimal at 1M): see docs/mdp.md.
+    Q-learning's default, 50,000 steps with a per-visit step size n(s,a)^-0.85, reaches and holds
+    the optimal policy at gamma 0.90 and 0.99; the lab's 20 steps visit each (state, action) a
+    few times and learn nothing, and a constant step size never settles. At 0.99 the learned
+    values still sit below Q* (their common level converges at a rate set by 1 - gamma) while
+    their differences, which decide the policy, are already right. The many-seed study behind
+    these defaults, and why gamma 0.95 is hard: docs/mdp.md.
     """
     from qarcade import tabular
 

@@ -1,10 +1,9 @@
 """Ms. Pac-Man on the Arcade Learning Environment: single and vector envs, every backend.
 
 What the agent sees (the games, the ``lab`` and ``standard`` presets, their preprocessing and the
-learning-only wrappers) is in ``qarcade.envs.atari_preprocessing``; the preprocessing figure and
-playing by hand are in ``qarcade.envs.atari_play``; snapshots and resume in
-``qarcade.envs.atari_state``. Every public name of the first two is re-exported here, so
-``from qarcade.envs.atari import ...`` reaches the whole Atari side.
+learning-only wrappers) is in ``qarcade.envs.atari_preprocessing``, whose public names are
+re-exported here; snapshots and resume are in ``qarcade.envs.atari_state``. The preprocessing
+figure and playing by hand, built on these envs, are in ``qarcade.envs.atari_play``.
 
 Contract for a training loop (the same for single and vector envs, every backend):
 
@@ -40,17 +39,6 @@ from gymnasium.vector import (
 from gymnasium.wrappers import RecordEpisodeStatistics, TransformReward
 from gymnasium.wrappers import vector as vector_wrappers
 
-from qarcade.envs.atari_play import (  # noqa: F401 - re-exported
-    FIGURE_SUFFIXES,
-    PlayResult,
-    check_actions,
-    draw_preprocessing_figure,
-    has_display,
-    parse_actions,
-    play_actions,
-    play_keyboard,
-    preprocessing_views,
-)
 from qarcade.envs.atari_preprocessing import (  # noqa: F401 - re-exported
     GAMES,
     LAB_FRAME_SHAPE,

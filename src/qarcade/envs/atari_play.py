@@ -1,7 +1,5 @@
 """Looking at an Atari game: the preprocessing figure (a screen beside what each preset makes of
 it) and playing by hand, from a list of actions, at random, or by keyboard.
-
-Re-exported by ``qarcade.envs.atari``.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from qarcade.envs.atari import make_atari_env
 from qarcade.envs.atari_preprocessing import GAMES, get_game, get_preset, lab_preprocess
 from qarcade.errors import UserError
 
@@ -27,8 +26,6 @@ def preprocessing_views(name: str = "mspacman", steps: int = 40, seed: int = 0) 
     uint8, the newest frame of the stack}. The lab frame is ``lab_preprocess`` of the screen
     shown; the standard one is the max of the last two frames of the same agent step.
     """
-    from qarcade.envs.atari import make_atari_env  # atari re-exports this module: import late
-
     game = get_game(name)
     env = make_atari_env(name, "standard", seed=seed, for_training=False, render_mode="rgb_array")
     rng = np.random.default_rng(seed)

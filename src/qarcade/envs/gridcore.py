@@ -1,35 +1,21 @@
 """The lab's pixel gridworld as numpy arrays: the rules and the picture for N games at once.
 
-The game (DESIGN.md, "The lab's environments, exactly"): one hero, 4 goals and 2 fires on
-distinct cells of a ``size`` x ``size`` grid, placed uniformly at random at reset. Actions are
-0 up (y-1), 1 down (y+1), 2 left (x-1), 3 right (x+1); a move into the wall leaves the hero in
-place. Stepping onto a goal gives +1, onto a fire -1; that object is removed and one of the same
-kind appears on a uniformly random cell free of every object, the hero included. The game never
-ends by itself; the Gymnasium envs around it (``qarcade.envs.gridworld``) truncate episodes.
+The rules are DESIGN.md's ("The lab's environments, exactly"): a hero, 4 goals (+1) and 2 fires
+(-1) on a ``size`` x ``size`` grid; an eaten object reappears on a uniformly random free cell;
+the game never ends by itself (the envs in ``qarcade.envs.gridworld`` truncate episodes).
 
-The image is a (size+2) x (size+2) grid with a white border (255 in all channels) and a black
-inside; the hero sets the blue channel (2) of its cell to 255, a goal the green (1), a fire the
-red (0). ``partial=True`` keeps the 3x3 window of that bordered grid centred on the hero (the
-hero is never on the border, so the window always lies inside the bordered grid). The grid of
-H x H cells is scaled by nearest neighbour to 84x84x3 uint8 by index arithmetic: pixel ``p``
-(0..83) along either axis shows cell ``floor(p * H / 84)``. Each cell is a uniform block of
-``floor(84 / H)`` or ``ceil(84 / H)`` pixels a side; for the lab's size 5 (H = 7) and for the
-partial view (H = 3) every block is exactly 12 or 28 pixels. The frame is a pure function of
-the small grid (``bordered_grids`` then ``upscale``), so a replay buffer may keep the grid.
+State: ``cells`` (N, 7) int64, each copy's flat object cells ``y * size + x``, slot 0 the hero,
+1..4 the goals, 5..6 the fires. Picture: the bordered grid (N, H, H, 3) uint8, H = size + 2 (or
+the 3x3 window around the hero), scaled by nearest neighbour to (N, 84, 84, 3): pixel ``p``
+along either axis shows cell ``floor(p * H / 84)``. A frame is a pure function of the grid
+(``bordered_grids`` then ``upscale``), so a replay may keep the grid.
 
-``GridCore`` holds N games and steps them with whole-array numpy, no Python loop over copies.
-At 64 copies a numpy call costs more than the arithmetic in it, so a step is written for few
-calls: the respawn cell of every copy is computed at once, from a uniform read ahead; objects
-are painted with one ``np.put`` of void-typed items (a block's pixel row each); and the frames
-are the one large array a step allocates. Fresh 84x84x3 frames cost most of a step (writing
-1.35 MB at 64 copies); ``kept_frames`` repaints only changed cells of one kept buffer instead.
+A step is a few whole-array numpy calls over all N copies, never a Python loop over them: with
+many small arrays the cost is in the calls, not the arithmetic (docs/gridworld.md, "Speed").
 
-Randomness: each copy owns a numpy Generator (Gymnasium's seeding, from its seed). The core
-keeps a row of its uniforms per copy, refilled for all copies at once with each copy's unused
-uniforms first, so a copy draws its Generator's stream in order however the copies beside it
-play: copy ``i`` of a vector env plays step for step like a single env seeded alike.
-
-Cells are stored flat (``y * size + x``), slot 0 the hero, 1..4 the goals, 5..6 the fires.
+Randomness: each copy owns a numpy Generator. The core buffers a row of uniforms per copy,
+refilled with each copy's unused ones first, so a copy draws its Generator's stream in order
+whatever the copies beside it do: copy ``i`` of a vector env plays like a single env seeded alike.
 """
 
 from __future__ import annotations
@@ -103,7 +89,8 @@ def bordered_grids(cells: np.ndarray, size: int) -> np.ndarray:
 
 
 def partial_windows(grids: np.ndarray, hero_cells: np.ndarray, size: int) -> np.ndarray:
-    """(N, size+2, size+2, 3) grids -> (N, 3, 3, 3): the window centred on each hero."""
+    """(N, size+2, size+2, 3) grids -> (N, 3, 3, 3): the window centred on each hero (never on
+    the border, so the window lies inside the bordered grid)."""
     hy, hx = np.divmod(hero_cells, size)  # bordered centre is (hy+1, hx+1)
     offsets = np.arange(PARTIAL_CELLS)
     rows = (hy[:, None] + offsets)[:, :, None]  # (N, 3, 1)
@@ -140,12 +127,8 @@ def kth_free_cell(k: np.ndarray, taken: np.ndarray) -> np.ndarray:
 
 
 class GridCore:
-    """N gridworld games as numpy arrays: the state, the rules and the frame; no Gymnasium.
-
-    The state is ``cells`` (N, 7): each copy's flat object cells, slot 0 the hero, 1..4 goals,
-    5..6 fires. Everything per step is whole-array numpy over the N copies; the index tables
-    (moves, pixel offsets) are computed once here.
-    """
+    """N gridworld games as numpy arrays: the state ``cells`` (N, 7), the rules and the frame;
+    no Gymnasium. The index tables (moves, pixel offsets) are computed once, here."""
 
     def __init__(
         self, num_envs: int, size: int = 5, partial: bool = False, obs_type: str = "pixels"
@@ -159,8 +142,8 @@ class GridCore:
         self.moves = move_table(self.size)  # (S*S, 4)
         self.cells = np.zeros((n, N_OBJECTS), np.int64)  # (N, 7) flat cells
         self.rngs: list[np.random.Generator | None] = [None] * n
-        # Each copy's uniforms, a row of UNIFORM_CHUNK, and the flat index of its next unused
-        # one; every copy has at least ``_headroom`` unused (a step uses at most 1 per copy).
+        # Each copy's row of uniforms and the flat index of its next unused one; every copy has
+        # at least ``_headroom`` unused (a step uses at most 1 per copy).
         self._uniforms = np.zeros((n, UNIFORM_CHUNK))  # (N, CHUNK)
         self._row_start = np.arange(n) * UNIFORM_CHUNK  # (N,)
         self._next = self._row_start + UNIFORM_CHUNK  # (N,) all used up: refill on first use
@@ -168,12 +151,9 @@ class GridCore:
         self._respawn_choices = self.size * self.size - (N_OBJECTS - 1)  # free cells at respawn
         self._respawn_k = np.zeros(n * UNIFORM_CHUNK, np.int64)  # floor(uniform * choices)
         self._xy = cells_xy(np.arange(self.size * self.size), self.size)  # (S*S, 2)
-        # Full view, drawn straight at frame width: each copy's H bordered rows of 84*3 bytes
-        # start from the empty board, each object writes its colour over its cell's block of
-        # pixel columns, and each row is repeated down. When 84 is a multiple of H the blocks
-        # are uniform: one pixel row of a cell's block (3*block bytes) is one item of a void
-        # dtype, so a single np.put paints every object of every copy. Otherwise 255 goes into
-        # the object's channel at each pixel column of its cell (padded to the widest block).
+        # Full view, drawn at frame width: (N, H, 84*3) rows, each repeated down its block.
+        # With uniform blocks (84 % H == 0) a block's pixel row is one void item, so one np.put
+        # paints every object of every copy; else 255 goes to each pixel column of the cell.
         side = self.size + 2
         self._px_cell = pixel_cells(side)  # (84,) bordered cell shown by each pixel row/column
         self._block_px = FRAME_PX // side if FRAME_PX % side == 0 else None
@@ -203,13 +183,12 @@ class GridCore:
             self._slot_item = self._slot_block.view(self._block_dtype).reshape(-1)  # (7,)
             self._slot_paint = np.repeat(self._slot_item[:, None], self._block_px, axis=1)
             self._black_item = np.zeros(1, self._block_dtype)
-            # fresh frames: the rows are a kept buffer, repainted where objects were and are,
-            # so that the only large allocation of a step is the frames (which malloc then
-            # takes from the last step's, still in cache)
+            # fresh frames: rows kept between steps and repainted where objects were and are,
+            # so that the frames are the one large array a step allocates
             self._rows = np.tile(self._empty_rows, (n, 1, 1))  # (N, H, 252), H*H items a copy
             self._copy_row_items = np.arange(n)[:, None] * side * side  # (N, 1)
             self._rows_at = np.repeat(self._copy_row_items + side + 1, N_OBJECTS, axis=1)
-            # kept frames: 84*H items a copy; a cell's block is its item in 12 pixel rows
+            # kept frames: 84*H items a copy; a cell's block is its item in block_px rows
             self._frame_items = FRAME_PX * side
             block_rows = ((y + 1) * self._block_px)[:, None] + np.arange(self._block_px)
             self._frame_item = block_rows * side + (x + 1)[:, None]  # (S*S, block)
@@ -237,12 +216,9 @@ class GridCore:
         self._headroom = 0
 
     def _refill(self) -> None:
-        """Top up every copy's row of uniforms from its Generator, keeping the unused ones first.
-
-        A copy's uniforms are thus its Generator's stream in order, whenever the refill comes
-        (``random(a)`` then ``random(b)`` draws what ``random(a + b)`` would), so a copy plays
-        the same game alone or beside others. Afterwards every copy has ``UNIFORM_CHUNK``.
-        """
+        """Top up every copy's row of uniforms from its Generator, keeping the unused ones first:
+        ``random(a)`` then ``random(b)`` draws what ``random(a + b)`` would, so a copy's uniforms
+        are its stream in order whenever the refill comes."""
         used = self._next - self._row_start  # (N,)
         for copy in np.flatnonzero(used):
             if self.rngs[copy] is None:
@@ -283,10 +259,9 @@ class GridCore:
         Copies where ``frozen`` (N,) bool is True are about to be placed anew: they get reward
         0 and draw nothing (their hero's move is overwritten by the placement).
 
-        Whole-array work over all N copies, with few numpy calls (at 64 copies each call costs
-        more than the arithmetic in it): the respawn cell is computed for every copy from its
-        next uniform, read without being used up, and kept (and the uniform used up) only where
-        the hero ate. That is the same draw, from the same stream, as drawing for the eaters only.
+        The respawn cell is computed for every copy from its next uniform, read without being
+        used up, and kept (and the uniform used up) only where the hero ate: the same draw, from
+        the same stream, as drawing for the eaters only, in whole-array calls.
         """
         cells = self.cells
         hero = self.moves[cells[:, 0], actions]  # (N,)
@@ -329,8 +304,8 @@ class GridCore:
         (N, H, H, 3) (H = size+2, or 3 for the partial view) that ``upscale`` turns into them.
 
         Always a fresh array, except with ``copy=False`` for the full view at a size whose
-        blocks are uniform: then ``kept_frames()``, the core's buffer, overwritten next call.
-        (A fresh frame is drawn faster than the buffer can be copied, so copy=True redraws.)
+        blocks are uniform: then ``kept_frames()``, the core's buffer, overwritten next call
+        (``copy=True`` redraws: drawing a frame is cheaper than copying the buffer).
         """
         if self.obs_type == "pixels":
             if not copy and not self.partial and self._block_px is not None:
@@ -375,11 +350,9 @@ class GridCore:
         """(N, 84, 84, 3) uint8 full-view frames in a buffer the core keeps and reuses.
 
         Equal to ``frames(partial=False)``, but only the cells that changed since the last call
-        are repainted: an object whose cell differs from the one drawn has its old block
-        blanked and its new block painted (all blanks first, so a cell one object left and
-        another entered ends painted). A step changes a few cells per copy (the hero's old and
-        new cell, a respawn), a new episode at most 14. The buffer is returned itself and
-        overwritten by the next call. Needs uniform blocks (84 a multiple of size+2).
+        are repainted: each moved object's old block is blanked and its new block painted (all
+        blanks first, so a cell one object left and another entered ends painted). The buffer is
+        returned itself and overwritten by the next call. Needs uniform blocks (84 % (size+2) == 0).
         """
         if self._kept is None:
             self._kept = self.frames(partial=False)
