@@ -31,18 +31,22 @@ import time
 
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
-from qarcade.dqn import train as train_module
 from qarcade.dqn.config import build_config
+from qarcade.dqn.device import q_function
+from qarcade.dqn.envs import make_vector
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.networks import count_parameters
+from qarcade.dqn.train import train
 
 # perf_counter at the first update's start and at the last env step's end
 MARKS: dict[str, float] = {}
+HOOKS: dict = {}  # train()'s make_envs and make_q_function, instrumented
 
 
-def instrument() -> None:
+def instrument() -> dict:
     """Timers around qarcade's gradient updates and acting forwards (the network's share), and
-    marks of where its learning phase starts (the first update) and ends (the last env step)."""
+    marks of where its learning phase starts (the first update) and ends (the last env step);
+    returns the marked env builder and timed acting function for ``train``'s hooks."""
     update = timed("update", Learner.update)
 
     def marked_update(learner, batch):
@@ -50,7 +54,6 @@ def instrument() -> None:
         return update(learner, batch)
 
     Learner.update = marked_update
-    make_vector = train_module.make_vector
 
     def marked_vector(*args, **kwargs):
         envs = make_vector(*args, **kwargs)
@@ -64,13 +67,10 @@ def instrument() -> None:
         envs.step = step_and_mark
         return envs
 
-    train_module.make_vector = marked_vector
-    make_q = train_module.q_function
-
     def timed_q_function(network, device, **options):
-        return timed("acting", make_q(network, device, **options))
+        return timed("acting", q_function(network, device, **options))
 
-    train_module.q_function = timed_q_function
+    return {"make_envs": marked_vector, "make_q_function": timed_q_function}
 
 
 def qarcade_config(args):
@@ -115,7 +115,7 @@ def run_qarcade(config) -> tuple[float, dict, float, float, int, float, float]:
     MARKS.clear()
     cpu = time.process_time()
     with tempfile.TemporaryDirectory() as run_dir:
-        summary = train_module.train(config, run_dir, progress=False, log=lambda *a: None)
+        summary = train(config, run_dir, progress=False, log=lambda *a: None, **HOOKS)
     cpu = time.process_time() - cpu
     update_s, acting_s = SECONDS["update"], SECONDS["acting"]
     learning_s = MARKS["last_step"] - MARKS["first_update"]
@@ -177,7 +177,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = qarcade_config(args)
-    instrument()
+    HOOKS.update(instrument())
     qarcade_runs, sb3_runs = [], []
     for _ in range(args.repeats):
         qarcade_runs.append(run_qarcade(config))

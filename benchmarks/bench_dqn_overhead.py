@@ -24,14 +24,18 @@ import tempfile
 
 from timing import CALLS, SECONDS, timed  # benchmarks/timing.py
 
-from qarcade.dqn import evaluate as evaluate_module
-from qarcade.dqn import train as train_module
 from qarcade.dqn.config import DQNConfig, build_config
+from qarcade.dqn.device import q_function, resolve_device
+from qarcade.dqn.envs import make_vector
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.replay import ReplayBuffer
+from qarcade.dqn.train import train as qarcade_train
+from qarcade.envs.vector import SendAhead
 
 
-def instrument(sync_cuda: bool = False) -> None:
+def instrument(sync_cuda: bool = False) -> dict:
+    """Timers around the loop's parts; returns the timed env builder and acting function for
+    ``train``'s ``make_envs`` and ``make_q_function``."""
     update = Learner.update
     if sync_cuda:  # the update's kernels run after it returns: wait for them inside the timer
         import torch
@@ -47,23 +51,19 @@ def instrument(sync_cuda: bool = False) -> None:
     ReplayBuffer.gather = timed("replay: sample (frames)", ReplayBuffer.gather)
     ReplayBuffer.add = timed("replay: add", ReplayBuffer.add)
     ReplayBuffer.latest_stacks = timed("replay: latest stacks", ReplayBuffer.latest_stacks)
-    make_q = evaluate_module.q_function
+    # Envs that step in the background (ale-py's, async) are handed the actions here; on a
+    # shared CPU part of the emulation shows up as time in this call.
+    SendAhead.send = timed("env: send ahead", SendAhead.send)
 
     def timed_q_function(network, device, **options):
-        return timed("network: acting forward", make_q(network, device, **options))
-
-    train_module.q_function = timed_q_function
-    make_vector = train_module.make_vector
+        return timed("network: acting forward", q_function(network, device, **options))
 
     def timed_make_vector(config, num_envs):
         envs = make_vector(config, num_envs)
         envs.step = timed("env: step", envs.step)
         return envs
 
-    train_module.make_vector = timed_make_vector
-    # Envs that step in the background (ale-py's, async) are handed the actions here; on a
-    # shared CPU part of the emulation shows up as time in this call.
-    train_module.send_ahead = timed("env: send ahead", train_module.send_ahead)
+    return {"make_envs": timed_make_vector, "make_q_function": timed_q_function}
 
 
 def main() -> None:
@@ -91,13 +91,13 @@ def main() -> None:
         device=args.device,
         goal=float("inf"),
     )
-    instrument(sync_cuda=train_module.resolve_device(args.device).type == "cuda")
+    hooks = instrument(sync_cuda=resolve_device(args.device).type == "cuda")
     with tempfile.TemporaryDirectory() as run_dir:
         # Warm-up (uniform play, no network) first, then time only the learning phase.
-        warm = train(dataclasses.replace(config, max_steps=base.warmup_steps), run_dir)
+        warm = train(dataclasses.replace(config, max_steps=base.warmup_steps), run_dir, hooks)
         SECONDS.clear()
         CALLS.clear()
-        summary = train(config, run_dir, resume=True)
+        summary = train(config, run_dir, hooks, resume=True)
     wall = summary["wall_seconds"] - warm["wall_seconds"]
     summary["env_steps"] -= warm["env_steps"]
     network = SECONDS["network: gradient update"] + SECONDS["network: acting forward"]
@@ -152,9 +152,9 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
-def train(config, run_dir, resume=False):
-    return train_module.train(
-        config, run_dir, resume=resume, progress=False, log=lambda *args: None
+def train(config, run_dir, hooks, resume=False):
+    return qarcade_train(
+        config, run_dir, resume=resume, progress=False, log=lambda *args: None, **hooks
     )
 
 

@@ -37,6 +37,8 @@ import tempfile
 import time
 from collections import deque
 
+from lab_torso import lab_torso  # benchmarks/lab_torso.py
+
 from qarcade.dqn.config import build_config
 from qarcade.dqn.learner import epsilon_at
 from qarcade.dqn.networks import count_parameters
@@ -45,23 +47,6 @@ from qarcade.dqn.train import train
 
 def lab_config():
     return build_config("lab", "dqn", {"final_eval_episodes": 0, "video": False})
-
-
-def lab_torso(channels: int):
-    """The lab's conv torso in plain torch, for the other libraries: (B, C, 84, 84) -> (B, 512)."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Conv2d(channels, 32, 8, stride=4),
-        nn.ReLU(),
-        nn.Conv2d(32, 64, 4, stride=2),
-        nn.ReLU(),
-        nn.Conv2d(64, 64, 3, stride=1),
-        nn.ReLU(),
-        nn.Conv2d(64, 512, 7, stride=1),
-        nn.ReLU(),
-        nn.Flatten(),
-    )
 
 
 def sb3_lab_dqn(lab, seed: int):

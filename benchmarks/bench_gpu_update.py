@@ -26,10 +26,9 @@ import numpy as np
 import torch
 
 import qarcade.dqn  # noqa: F401
-from qarcade.dqn.bookkeeping import configure_torch
 from qarcade.dqn.config import build_config
+from qarcade.dqn.device import FramesMirror, configure_torch, q_function
 from qarcade.dqn.envs import make_vector
-from qarcade.dqn.evaluate import q_function
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.replay import ReplayBuffer
@@ -99,7 +98,7 @@ def main() -> None:
     host, gathering = learner(), learner()
     cuda = device.type == "cuda"
     if cuda:
-        gathering.read_frames(replay.mirror_frames(device))
+        gathering.executor.read_frames(FramesMirror.attach(replay, device).frames)
     run = timer(device)
     n, b = args.updates, config.batch_size
     name = torch.cuda.get_device_name() if cuda else "cpu"
@@ -117,8 +116,9 @@ def main() -> None:
                 gathering.update(batch)
 
         run("device frames: 4 per draw, per update", n // 4, lambda i: four(i), per="4 updates")
-        run("graph only (host-frames graph)", n, lambda i: host.graphed.graph.replay())
-        run("graph only (device-frames graph)", n, lambda i: gathering.graphed.graph.replay())
+        host_graph, device_graph = host.executor.graphed, gathering.executor.graphed
+        run("graph only (host-frames graph)", n, lambda i: host_graph.graph.replay())
+        run("graph only (device-frames graph)", n, lambda i: device_graph.graph.replay())
 
     obs = replay.latest_stacks()
     eager = q_function(gathering.online, device)

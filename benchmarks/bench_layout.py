@@ -2,7 +2,7 @@
 
 Times one gradient update (forward, backward, fused Adam) and one batch-1 acting forward of each
 network in both memory layouts, interleaved, one torch thread (steadier on a shared machine).
-``qarcade.dqn.networks.place`` puts a network in channels-last on the CPU where this says it
+``qarcade.dqn.networks.to_device`` puts a network in channels-last on the CPU where this says it
 pays: the Nature CNN on 4 stacked frames.
 
     .venv/bin/python benchmarks/bench_layout.py            # ~30 s

@@ -3,7 +3,7 @@
 The ``atari`` preset's DQN (4 envs on ale-py's C++ vector env, 1,000 uniform warm-up steps, then
 one update of batch 32 every 4 env steps) trains ``--steps`` env steps twice per repeat: once
 as it runs (each step's actions handed to ale-py's threads before the updates, collected after
-them) and once with ``send_ahead`` replaced by a no-op (the envs step after the updates). Both
+them) and once with ``SendAhead.send`` replaced by a no-op (the envs step after the updates). Both
 give the same numbers; prints each run's loop wall time and process CPU time, and the ratio of
 the best of each.
 
@@ -17,8 +17,9 @@ import argparse
 import tempfile
 import time
 
-from qarcade.dqn import train as train_module
 from qarcade.dqn.config import build_config
+from qarcade.dqn.train import train
+from qarcade.envs.vector import SendAhead
 
 
 def main() -> None:
@@ -44,18 +45,19 @@ def main() -> None:
             "torch_threads": args.threads,
         },
     )
-    send_ahead = train_module.send_ahead
+    send = SendAhead.send
     walls = {True: [], False: []}
     for _ in range(args.repeats):
         for ahead in (False, True):
-            train_module.send_ahead = send_ahead if ahead else (lambda envs, actions: False)
+            # without: nothing is sent, so the next step() steps the envs then
+            SendAhead.send = send if ahead else (lambda self, actions: None)
             with tempfile.TemporaryDirectory() as run_dir:
                 cpu = time.process_time()
-                summary = train_module.train(config, run_dir, progress=False, log=lambda *a: None)
+                summary = train(config, run_dir, progress=False, log=lambda *a: None)
                 cpu = time.process_time() - cpu
             walls[ahead].append(summary["wall_seconds"])
             print(f"send ahead {ahead!s:5}: loop {summary['wall_seconds']:.1f} s, CPU {cpu:.1f} s")
-    train_module.send_ahead = send_ahead
+    SendAhead.send = send
     ratio = min(walls[False]) / min(walls[True])
     print(f"stepping ahead, best loop time: {ratio:.2f}x ({args.threads or 'all'} torch threads)")
 

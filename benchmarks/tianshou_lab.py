@@ -25,7 +25,7 @@ def tianshou_dqn(total_steps: int, lab, seed: int) -> tuple[float, float, int, i
     import gymnasium as gym
     import numpy as np
     import torch
-    from bench_dqn_sb3 import lab_torso  # the same torso as SB3's
+    from lab_torso import lab_torso  # the same torso as SB3's
     from tianshou.algorithm.modelfree.dqn import DQN, DiscreteQLearningPolicy
     from tianshou.algorithm.optim import AdamOptimizerFactory
     from tianshou.data import Collector, VectorReplayBuffer

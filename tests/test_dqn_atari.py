@@ -11,10 +11,9 @@ import torch
 
 from qarcade.cli import main
 from qarcade.dqn.config import PRESETS, build_config, default_preset
-from qarcade.dqn.envs import make_vector
+from qarcade.dqn.envs import make_vector, with_episode_statistics
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.replay import ReplayBuffer
-from qarcade.dqn.train import _raw_scores
 from qarcade.runs import CHECKPOINT, RunDir
 
 # --- replay on real Atari frames ---
@@ -49,6 +48,7 @@ def atari_record():
     than the record (so it wraps), and the same steps kept aside as plain per-env arrays."""
     config = build_config("atari", "d3qn", {"num_envs": 2})
     envs = make_vector(config, 2)
+    assert with_episode_statistics(envs) is envs  # it records its own, the raw score
     rng = np.random.default_rng(0)
     k, n, gamma, steps = 4, 3, 0.99, 1600
     replay = ReplayBuffer(2 * 1000, 2, (84, 84, 1), np.uint8, k, n, gamma)
@@ -57,6 +57,7 @@ def atari_record():
     record = {"frames": [frames], "game": [np.zeros(2, int)], "lives": [np.array(info["lives"])]}
     flags = {name: [] for name in ("rewards", "terminated", "truncated", "life_lost")}
     done_before = np.zeros(2, bool)
+    clipped, scores = np.zeros(2), []  # (raw score in info["episode"], clipped sum) per game
     for _ in range(steps):
         actions = rng.integers(0, 9, size=2)
         frames, rewards, terminated, truncated, info = envs.step(actions)
@@ -69,9 +70,14 @@ def atari_record():
             flags, (rewards, terminated, truncated, info["life_loss"]), strict=True
         ):
             flags[name].append(np.asarray(value))
+        clipped += rewards * ~done_before
         done_before = terminated | truncated
+        for e in np.flatnonzero(done_before):
+            scores.append((float(info["episode"]["r"][e]), clipped[e]))
+        clipped[done_before] = 0.0
     envs.close()
     arrays = {name: np.stack(values) for name, values in {**record, **flags}.items()}
+    arrays["scores"] = np.array(scores)
     return replay, arrays, (k, n, gamma)
 
 
@@ -120,11 +126,11 @@ def test_nstep_targets_stop_at_a_lost_life(atari_record):
     assert cut_by_life > 0
 
 
-def test_raw_scores_replace_the_clipped_sums_of_the_envs_that_ended():
-    clipped = np.array([12.0, 30.0, 7.0])
-    info = {"episode": {"r": np.array([0.0, 1250.0, 90.0])}, "_episode": np.array([0, 1, 1])}
-    assert _raw_scores(info, clipped).tolist() == [12.0, 1250.0, 90.0]
-    assert _raw_scores({}, clipped) is clipped  # envs without scores (the gridworld)
+def test_an_ended_games_info_holds_its_raw_score_not_the_clipped_sum(atari_record):
+    _, arrays, _ = atari_record
+    raw, clipped = arrays["scores"].T  # one row per game that ended
+    assert len(raw) >= 1 and (clipped > 0).all()
+    assert (raw >= 10 * clipped).all()  # Ms. Pac-Man's smallest reward, a pellet, is 10 points
 
 
 # --- presets and the lab's int8 frames ---

@@ -158,7 +158,7 @@ def test_a_state_saved_by_a_cuda_graphed_learner_loads_on_the_cpu():
         group["capturable"] = True  # how a learner with cuda_graph on a GPU saves its Adam
     b = make_learner(double=True)
     b.load_state_dict(state)
-    assert b.graphed is None and not b.optimizer.param_groups[0]["capturable"]
+    assert b.executor.graphed is None and not b.optimizer.param_groups[0]["capturable"]
     batch = batch_from([1], [1], [0.5], [0.9], [0])
     assert a.update(batch).item() == b.update(batch).item()
     assert torch.equal(a.online.table, b.online.table)
@@ -180,6 +180,7 @@ def d3qn_learner(network, **changes):
 
 
 def test_a_learner_reading_the_replays_device_frames_steps_as_one_given_the_frames():
+    from qarcade.dqn.device import FramesMirror
     from qarcade.dqn.networks import build_q_network
     from qarcade.dqn.replay import ReplayBuffer
 
@@ -189,7 +190,7 @@ def test_a_learner_reading_the_replays_device_frames_steps_as_one_given_the_fram
     replay = ReplayBuffer(200, 2, (28, 28, 1), np.uint8, frame_stack=2, n_step=2, gamma=0.9)
     rng = np.random.default_rng(0)
     replay.start(rng.integers(0, 256, (2, 28, 28, 1), dtype=np.uint8))
-    gathering.read_frames(replay.mirror_frames(torch.device("cpu")))
+    gathering.executor.read_frames(FramesMirror.attach(replay, torch.device("cpu")).frames)
     draws_a, draws_b = np.random.default_rng(1), np.random.default_rng(1)
     for step in range(40):
         done = rng.random(2) < 0.1
@@ -245,7 +246,7 @@ def test_bf16_updates_cast_each_weight_once_and_equal_casting_at_every_forward()
         loss = learner.gradient_step(obs, actions, returns, discounts, next_obs)
         learner.grad_updates += 1
         polyak_update(learner.target, learner.online, 1.0)
-        learner._refresh_target_compute()
+        learner.executor.target_changed()
         with torch.no_grad():
             best = per_forward(online, next_obs)
             goal = td_target(returns, discounts, per_forward(target, next_obs), best)
@@ -258,14 +259,14 @@ def test_bf16_updates_cast_each_weight_once_and_equal_casting_at_every_forward()
         assert torch.equal(loss, expected.detach())
         for name, value in online.state_dict().items():
             assert torch.equal(learner.online.state_dict()[name], value), name
-    for name, value in learner.target_compute.state_dict().items():
+    for name, value in learner.executor.target.state_dict().items():
         assert value.dtype == torch.bfloat16 and torch.equal(
             value, target.state_dict()[name].bfloat16()
         )
 
 
 def test_auto_precision_is_bf16_only_on_a_cpu_with_bfloat16_matrix_units(monkeypatch):
-    from qarcade.dqn.learner import resolve_precision
+    from qarcade.dqn.device import resolve_precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     for amx in (True, False):

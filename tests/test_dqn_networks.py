@@ -18,7 +18,7 @@ from qarcade.dqn.networks import (
     dueling_combine,
     grid_input_px,
     pixel_scale,
-    place,
+    to_device,
 )
 from qarcade.envs.gridcore import upscale
 
@@ -137,14 +137,14 @@ def test_place_lays_the_nature_cnn_out_channels_last_on_the_cpu_only():
     obs = torch.randint(0, 256, (2, 4, 84, 84, 1), dtype=torch.uint8)
     with torch.no_grad():
         expected = nature(obs)
-        placed = place(nature, cpu)
+        placed = to_device(nature, cpu)
         q = placed(obs)
     weight = placed.torso[0].weight  # (32, 4, 8, 8)
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     torch.testing.assert_close(q, expected, rtol=1e-5, atol=1e-6)  # layout, not values
     for name, value in placed.state_dict().items():
         assert torch.equal(value, before[name])
-    lab = place(build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4), cpu)
+    lab = to_device(build_q_network("lab", False, (84, 84, 3), np.uint8, 1, 4), cpu)
     assert all(p.is_contiguous() for p in lab.parameters())  # the lab CNN stays as it is
 
 

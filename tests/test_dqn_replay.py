@@ -250,7 +250,9 @@ def test_mirrored_frames_follow_every_write():
 
     replay = make(k=3, n=2)
     fill(replay, 7)
-    mirror = replay.mirror_frames(torch.device("cpu"))  # a device copy, here in host memory
+    from qarcade.dqn.device import FramesMirror
+
+    mirror = FramesMirror.attach(replay, torch.device("cpu")).frames  # here in host memory
     used = replay.cursor + 1
     assert torch.equal(mirror[:used], torch.from_numpy(replay.frames[:used]))
     for steps in (30, 0):  # past the wrap-around, then a restart by hand
@@ -284,9 +286,12 @@ def test_on_a_gpu_rows_reach_the_mirror_through_staging_buffers_in_turn():
     calls = []
     replay = make(k=3, n=2)
     fill(replay, 7)
-    mirror = replay.mirror_frames(torch.device("cpu"))
+    from qarcade.dqn.device import FramesMirror
+
+    attached = FramesMirror.attach(replay, torch.device("cpu"))
+    mirror = attached.frames
     staging = [(torch.zeros_like(torch.from_numpy(replay.frames[0])), Event(i)) for i in (0, 1)]
-    replay._staging = staging  # as mirror_frames sets them up on a GPU (pinned buffers there)
+    attached.staging = staging  # as the mirror sets them up on a GPU (pinned buffers there)
     fill_more(replay, 30)  # past the wrap-around
     assert torch.equal(mirror, torch.from_numpy(replay.frames))
     # each row: wait for its buffer's last copy, copy, record; the two buffers in turn

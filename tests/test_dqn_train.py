@@ -15,8 +15,11 @@ import torch
 from tiny_runs import QUIET, TINY, tiny
 
 from qarcade.cli import main
-from qarcade.dqn.bookkeeping import Counters, LossSum, check_replay_memory, fit_to_device
-from qarcade.dqn.train import resume_config, train
+from qarcade.dqn.checkpoint import resume_config
+from qarcade.dqn.device import fit_to_device
+from qarcade.dqn.learner import LossAverage
+from qarcade.dqn.replay import check_replay_memory
+from qarcade.dqn.train import train
 from qarcade.errors import UserError
 from qarcade.runs import CHECKPOINT, RunDir
 
@@ -244,7 +247,7 @@ def test_the_replay_size_the_memory_error_names_fits():
 def test_available_memory_without_psutil_reads_linux_meminfo(monkeypatch):
     import psutil
 
-    from qarcade.dqn.bookkeeping import available_memory_bytes
+    from qarcade.dqn.replay import available_memory_bytes
 
     with_psutil = available_memory_bytes()
     assert with_psutil == pytest.approx(psutil.virtual_memory().available, rel=0.1)
@@ -335,18 +338,16 @@ def test_periodic_evaluations_are_recorded_and_said_and_can_stop_the_run(tmp_pat
 def test_losses_summed_on_the_device_read_as_a_python_float_sum_would():
     rng = np.random.default_rng(0)
     steps = [[torch.tensor(v, dtype=torch.float32) for v in rng.random(4) * 1e3] for _ in range(50)]
-    counters = Counters(loss_sum=0.1, loss_count=3)  # as a resumed run's counters may be
-    expected = counters.loss_sum
-    losses = LossSum(counters)
+    losses = LossAverage(0.1, 3)  # as a resumed run's learner may hold
+    expected = 0.1
     for i, step in enumerate(steps):
         losses.add(step)
         expected += float(torch.stack(step).sum())
-        if i == 20:  # an episode ends: read, then add on
-            losses.read()
-            assert counters.loss_sum == expected
-    assert counters.loss_sum != expected  # not read since: still on the device
-    losses.read()
-    assert counters.loss_sum == expected and counters.loss_count == 3 + 4 * 50
+        if i == 20:  # a checkpoint: read, then add on
+            assert losses.state() == (expected, 3 + 4 * 21)
+    assert isinstance(losses.total, torch.Tensor)  # not read since: still on the device
+    assert losses.read_mean() == expected / (3 + 4 * 50)
+    assert losses.read_mean() is None and losses.state() == (0.0, 0)  # read: starts anew
 
 
 def test_a_new_gpu_run_reads_pixels_and_a_resumed_run_keeps_what_it_read(tmp_path):

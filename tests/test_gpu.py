@@ -14,11 +14,12 @@ import pytest
 import torch
 from tiny_runs import QUIET, tiny
 
+from qarcade.dqn.device import FramesMirror, resolve_device
 from qarcade.dqn.evaluate import evaluate_run
 from qarcade.dqn.learner import Learner
 from qarcade.dqn.networks import build_q_network
 from qarcade.dqn.replay import Batch, ReplayBuffer
-from qarcade.dqn.train import resolve_device, train
+from qarcade.dqn.train import train
 from qarcade.runs import RunDir
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -98,7 +99,7 @@ def test_graphed_updates_equal_eager_ones(double, no_tf32):
     for _ in range(5):  # target syncs after updates 2 and 4, outside the graph
         batch = atari_batch(rng)
         assert float(graphed.update(batch)) == pytest.approx(float(eager.update(batch)), rel=1e-4)
-    assert graphed.graphed.graph is not None and eager.graphed is None
+    assert graphed.executor.graphed.graph is not None and eager.executor.graphed is None
     for name, value in eager.online.state_dict().items():
         assert torch.allclose(graphed.online.state_dict()[name], value, rtol=1e-3, atol=1e-6)
     for name, value in eager.target.state_dict().items():
@@ -131,8 +132,9 @@ def test_graphed_updates_gathering_from_the_gpu_frames_equal_eager_ones_on_host_
     replay.start(new_frames())
     eager = learner_on("cuda", nature_network(), True)
     gathering = learner_on("cuda", nature_network(), True, cuda_graph=True)
-    gathering.read_frames(replay.mirror_frames(torch.device("cuda")))
-    assert [buffer.is_pinned() for buffer, _ in replay._staging] == [True, True]
+    mirror = FramesMirror.attach(replay, torch.device("cuda"))
+    gathering.executor.read_frames(mirror.frames)
+    assert [buffer.is_pinned() for buffer, _ in mirror.staging] == [True, True]
     draws_a, draws_b = np.random.default_rng(5), np.random.default_rng(5)
     for step in range(300):  # wraps the 250 slots: the mirror's rows are rewritten
         done = rng.random(16) < 0.02
@@ -144,7 +146,7 @@ def test_graphed_updates_gathering_from_the_gpu_frames_equal_eager_ones_on_host_
                 host, rel=1e-4
             )
     torch.cuda.synchronize()
-    assert torch.equal(replay.device_frames.cpu(), torch.from_numpy(replay.frames))
+    assert torch.equal(mirror.frames.cpu(), torch.from_numpy(replay.frames))
     for name, value in eager.online.state_dict().items():
         assert torch.allclose(gathering.online.state_dict()[name], value, rtol=1e-3, atol=1e-6)
 
@@ -194,7 +196,7 @@ def test_a_gpu_run_resumes_on_the_gpu_and_plays_on_the_cpu(tmp_path):
 
 
 def test_graphed_forwards_follow_the_weights_as_they_learn(no_tf32):
-    from qarcade.dqn.evaluate import q_function
+    from qarcade.dqn.device import q_function
 
     learner = learner_on("cuda", nature_network(), True, cuda_graph=True)
     graphed = q_function(learner.online, learner.device, cuda_graph=True)

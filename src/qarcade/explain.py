@@ -13,7 +13,7 @@
 - **A network's layers**: each leaf layer's output shape and parameter count.
 
 The learning curves of several runs (``qarcade plot``) are in ``qarcade.curves``; their names
-are re-exported here so ``explain.plot_runs`` and friends keep working.
+are re-exported here (``explain.plot_runs`` and the rest).
 """
 
 from __future__ import annotations
@@ -171,8 +171,8 @@ def network_value_map(network, config, cells: np.ndarray, device="cpu") -> Value
 
 def value_map(run_dir: str | Path, seed: int = 0, device: str = "cpu") -> ValueMap:
     """The value map of a trained gridworld run (its checkpoint) for the layout of ``seed``."""
+    from qarcade.dqn.device import resolve_device
     from qarcade.dqn.evaluate import load_trained
-    from qarcade.dqn.train import resolve_device
     from qarcade.runs import RunDir
 
     env = RunDir.open(run_dir).read_config().get("env")

@@ -47,9 +47,11 @@ def _train_arguments(parser):
 def _run_train(args) -> int:
     import json
 
+    from qarcade.dqn.checkpoint import resume_config
     from qarcade.dqn.config import build_config, default_preset
     from qarcade.dqn.envs import env_factory
-    from qarcade.dqn.train import default_run_dir, resume_config, train
+    from qarcade.dqn.recorder import default_run_dir
+    from qarcade.dqn.train import train
 
     overrides = config_overrides(args)
     if args.resume:

@@ -1,8 +1,9 @@
 """Hyperparameters of the DQN family: one frozen dataclass, named presets, the four algorithms.
 
-Every field is declared once, with its one-line help in ``metadata["help"]``; the CLI turns each
-field into a flag (``--learning-rate``), presets are ``dataclasses.replace`` of the defaults, and
-the resolved config is saved as ``config.json`` in every run directory.
+Every field is declared once, by ``_f``: its default, its one-line help (the CLI's ``--help``),
+its allowed values or range, whether a resumed run may change it, and the value runs had before
+the field existed. The CLI turns each field into a flag (``--learning-rate``), presets are
+``dataclasses.replace`` of the defaults, and the resolved config is saved as ``config.json``.
 
 DQN (Mnih et al. 2015), Double DQN (van Hasselt et al. 2016) and Dueling DQN (Wang et al. 2016)
 differ only in two flags: ``double`` picks the TD target, ``dueling`` picks the network head.
@@ -18,113 +19,165 @@ from typing import Any
 
 from qarcade.errors import UserError
 
+# What ``check`` may say of a numeric field: (test, how the error describes the range).
+CHECKS = {
+    "positive": (lambda v: v > 0, "must be positive"),
+    "not_negative": (lambda v: v >= 0, "must be 0 or more"),
+    "unit": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    "tau": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+}
+_NO_DEFAULT = object()
 
-def _f(default: Any, help: str, choices: tuple | None = None):
-    """A config field: its default, its one-line help (the CLI's --help) and allowed values."""
-    return field(default=default, metadata={"help": help, "choices": choices})
+
+def _f(
+    default: Any,
+    help: str,
+    choices: tuple | None = None,
+    *,
+    check: str | None = None,
+    resumable: bool = False,
+    before: Any = _NO_DEFAULT,
+):
+    """A config field. ``check``: a key of ``CHECKS``. ``resumable``: ``--resume`` may change it
+    (budgets and bookkeeping, not the learning). ``before``: the value runs saved before the
+    field existed had in effect, for their config.json (default: the field's default)."""
+    metadata = {"help": help, "choices": choices, "check": check, "resumable": resumable}
+    if before is not _NO_DEFAULT:
+        metadata["before"] = before
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class DQNConfig:
     # --- environment ---
-    env: str = _f(
-        "gridworld", "environment: gridworld or mspacman (qarcade.dqn.envs.ENV_FACTORIES)"
-    )
-    grid_size: int = _f(5, "gridworld: cells per side")
+    env: str = _f("gridworld", "environment: gridworld or mspacman")
+    grid_size: int = _f(5, "gridworld: cells per side", check="positive")
     partial: bool = _f(False, "gridworld: observe only the 3x3 window around the hero")
     max_episode_steps: int = _f(
         50,
-        "episode length limit in env steps (truncation, not an end); Atari: 4 emulator frames "
-        "each (27,000 = the literature's 108k frames, 30 minutes of play)",
+        "episode length limit in env steps (a truncation); Atari: 4 frames each",
+        check="positive",
     )
-    num_envs: int = _f(16, "environment copies stepped together (one batched forward per step)")
-    frame_stack: int = _f(1, "frames per observation, rebuilt by index from the replay")
+    num_envs: int = _f(16, "environment copies stepped together", check="positive")
+    frame_stack: int = _f(1, "frames per observation, rebuilt by index", check="positive")
     compact_replay: bool = _f(
-        True, "store the env's exact compact frame code (gridworld: its 7x7x3 grid), not pixels"
+        True,
+        "store the env's exact compact frame code (gridworld: its grid), not pixels",
+        before=False,
     )
     grid_input: bool = _f(
         True,
-        "gridworld on a CPU: feed the network the 7x7x3 grid the 84x84 frame is scaled from; "
-        "an image CNN runs its first conv on it exactly as on the frame (same network and "
-        "outputs; updates ~1.2x cheaper on a CPU); pixels on a GPU (2.5x faster there) and "
-        "where the conv does not fit the grid's cells",
+        "gridworld on a CPU: the network reads the grid the frame is scaled from "
+        "(the same network and outputs, cheaper); pixels on a GPU",
+        before=False,
     )
     atari_preprocessing: str = _f(
         "standard",
-        "Atari: standard = DeepMind's (84x84 grey, skip 4 + max-pool, 30 no-ops, clipped "
-        "rewards and life loss for learning); lab = the lab's (88x80x1 int8, skip 2..4, raw)",
+        "Atari: standard = DeepMind's (84x84 grey, skip 4, clipped rewards); lab = the lab's",
         ("standard", "lab"),
     )
     atari_backend: str = _f(
         "auto",
-        "Atari vector env: auto = ale-py's C++ one for standard (fastest; resume restarts the "
-        "games in progress), async processes for lab; sync and async resume step for step",
+        "Atari vector env: auto = ale-py's C++ one for standard, async processes for lab",
         ("auto", "ale", "async", "sync"),
     )
     # --- network ---
     network: str = _f(
         "lab",
-        "torso: the lab's CNN, the Nature CNN, a one-cell-per-pixel CNN (cells), "
-        "14x14-pooled pixels + MLP (tiny), or an MLP",
+        "torso: the lab's CNN, the Nature CNN, one cell per pixel (cells), pooled (tiny), MLP",
         ("lab", "nature", "cells", "tiny", "mlp"),
     )
     dueling: bool = _f(True, "dueling head Q = V + A - mean(A) instead of a plain head")
     # --- learning ---
     double: bool = _f(True, "double DQN target: online argmax, target network evaluates")
-    gamma: float = _f(0.8, "discount per env step (the lab: 0.99)")
-    n_step: int = _f(3, "n-step returns (1 = one-step TD as in the lab)")
-    learning_rate: float = _f(1e-3, "Adam learning rate")
-    adam_eps: float = _f(1e-8, "Adam epsilon")
+    gamma: float = _f(0.8, "discount per env step (the lab: 0.99)", check="unit")
+    n_step: int = _f(3, "n-step returns (1 = one-step TD as in the lab)", check="positive")
+    learning_rate: float = _f(1e-3, "Adam learning rate", check="positive")
+    adam_eps: float = _f(1e-8, "Adam epsilon", check="positive")
     loss: str = _f("huber", "TD loss on (Q - target)", ("mse", "huber"))
     precision: str = _f(
         "auto",
-        "arithmetic of the updates' forwards and backward: bf16 autocasts them to bfloat16 "
-        "(weights, targets, loss and Adam stay float32); auto = bf16 on a CPU with bfloat16 "
-        "matrix units (Intel AMX: lab-CNN updates ~1.35x cheaper), else float32",
+        "arithmetic of the updates: bf16 autocasts the forwards and backward; "
+        "auto = bf16 on a CPU with bfloat16 matrix units, else float32",
         ("auto", "float32", "bf16"),
+        resumable=True,
+        before="float32",
     )
-    grad_clip_norm: float = _f(10.0, "clip the gradient's global L2 norm (0 = no clipping)")
-    batch_size: int = _f(64, "transitions per gradient update")
-    buffer_size: int = _f(20_000, "replay capacity in transitions (all envs together)")
-    warmup_steps: int = _f(800, "env steps of uniformly random play before learning starts")
-    train_every_steps: int = _f(16, "env steps between update rounds")
-    updates_per_round: int = _f(1, "gradient updates per round")
-    target_update_every: int = _f(50, "gradient updates between target syncs")
-    tau: float = _f(1.0, "target sync: 1 = hard copy, <1 = Polyak weight of the online net")
+    grad_clip_norm: float = _f(
+        10.0, "clip the gradient's global L2 norm (0 = no clipping)", check="not_negative"
+    )
+    batch_size: int = _f(64, "transitions per gradient update", check="positive")
+    buffer_size: int = _f(20_000, "replay capacity in transitions (all envs)", check="positive")
+    warmup_steps: int = _f(
+        800, "env steps of uniformly random play before learning", check="not_negative"
+    )
+    train_every_steps: int = _f(16, "env steps between update rounds", check="positive")
+    updates_per_round: int = _f(1, "gradient updates per round", check="positive")
+    target_update_every: int = _f(50, "gradient updates between target syncs", check="positive")
+    tau: float = _f(1.0, "target sync: 1 = hard copy, <1 = Polyak weight", check="tau")
     # --- exploration ---
-    epsilon_start: float = _f(1.0, "epsilon when learning starts (warm-up play is uniform)")
-    epsilon_end: float = _f(0.02, "final epsilon")
-    epsilon_decay_steps: int = _f(5_000, "env steps after warm-up to anneal epsilon linearly")
+    epsilon_start: float = _f(1.0, "epsilon when learning starts", check="unit")
+    epsilon_end: float = _f(0.02, "final epsilon", check="unit")
+    epsilon_decay_steps: int = _f(
+        5_000, "env steps after warm-up to anneal epsilon linearly", check="positive"
+    )
     # --- evaluation and stopping ---
-    eval_every_steps: int = _f(0, "env steps between greedy evaluations (0 = only at the end)")
-    eval_episodes: int = _f(16, "episodes per periodic greedy evaluation")
-    final_eval_episodes: int = _f(100, "episodes of the final greedy evaluation (0 = none)")
-    eval_epsilon: float = _f(0.0, "epsilon of every evaluation (Atari: 0.01, as the literature)")
-    goal: float = _f(15.0, "stop when the goal metric reaches this (lab: 15)")
+    eval_every_steps: int = _f(
+        0,
+        "env steps between greedy evaluations (0 = only at the end)",
+        check="not_negative",
+        resumable=True,
+    )
+    eval_episodes: int = _f(
+        16, "episodes per periodic evaluation", check="positive", resumable=True
+    )
+    final_eval_episodes: int = _f(
+        100,
+        "episodes of the final greedy evaluation (0 = none)",
+        check="not_negative",
+        resumable=True,
+    )
+    eval_epsilon: float = _f(
+        0.0, "epsilon of every evaluation (Atari: 0.01)", check="unit", resumable=True
+    )
+    goal: float = _f(15.0, "stop when the goal metric reaches this (lab: 15)", resumable=True)
     goal_metric: str = _f(
         "train",
-        "train = mean reward of the last goal_window training episodes; eval = greedy evaluation",
+        "train = mean reward of the last goal_window training episodes; eval = evaluation",
         ("train", "eval"),
+        resumable=True,
     )
-    goal_window: int = _f(50, "training episodes averaged by the train goal metric")
-    max_steps: int = _f(200_000, "stop after this many env steps (all envs together)")
+    goal_window: int = _f(
+        50, "training episodes averaged by the train goal", check="positive", resumable=True
+    )
+    max_steps: int = _f(
+        200_000, "stop after this many env steps (all envs)", check="positive", resumable=True
+    )
     max_minutes: float = _f(
-        0.0, "stop after this many minutes of training in all, resumes included (0 = no limit)"
+        0.0,
+        "stop after this many minutes in all, resumes included (0 = no limit)",
+        check="not_negative",
+        resumable=True,
     )
-    checkpoint_every_steps: int = _f(0, "env steps between checkpoints (0 = only when stopping)")
-    video: bool = _f(True, "record a greedy episode as video.mp4 at the end")
+    checkpoint_every_steps: int = _f(
+        0,
+        "env steps between checkpoints (0 = only when stopping)",
+        check="not_negative",
+        resumable=True,
+    )
+    video: bool = _f(True, "record a greedy episode as video.mp4 at the end", resumable=True)
     # --- machine ---
-    seed: int = _f(0, "seed of every random generator")
-    device: str = _f("auto", "auto picks CUDA when present", ("auto", "cpu", "cuda"))
-    cuda_graph: bool = _f(
-        True, "GPU: record one update as a CUDA graph and replay it per batch (no effect on CPU)"
+    seed: int = _f(0, "seed of every random generator", check="not_negative")
+    device: str = _f(
+        "auto", "auto picks CUDA when present", ("auto", "cpu", "cuda"), resumable=True
     )
+    cuda_graph: bool = _f(True, "GPU: replay each update as a recorded CUDA graph", resumable=True)
     replay_on_device: bool = _f(
-        True,
-        "GPU: keep a copy of the replay's frames on the GPU and gather each batch there (when "
-        "they fit in half its free memory; not with the gridworld's compact frames)",
+        True, "GPU: keep the replay's frames on the GPU, gather batches there", resumable=True
     )
-    torch_threads: int = _f(0, "torch CPU threads (0 = one per core)")
+    torch_threads: int = _f(
+        0, "torch CPU threads (0 = one per core)", check="not_negative", resumable=True
+    )
 
     def __post_init__(self):
         check_config(self)
@@ -138,8 +191,8 @@ class DQNConfig:
     @staticmethod
     def from_saved(values: dict) -> DQNConfig:
         """A run directory's config.json; a field it lacks (added since) takes the value the
-        run was trained with (``ADDED_FIELDS``), so old runs resume and evaluate as they were."""
-        return DQNConfig.from_dict({**ADDED_FIELDS, **values})
+        run was trained with (its ``before``), so old runs resume and evaluate as they were."""
+        return DQNConfig.from_dict({**added_fields(), **values})
 
     @staticmethod
     def from_dict(values: dict) -> DQNConfig:
@@ -154,43 +207,32 @@ class DQNConfig:
         return algo_name(self.double, self.dueling)
 
 
-# Fields whose default changes what a run does, with the behaviour runs had before the field
-# existed: replays of pixels, float32 updates, networks reading pixels.
-ADDED_FIELDS = {"compact_replay": False, "precision": "float32", "grid_input": False}
+def resumable_fields() -> set[str]:
+    """Fields a resumed run may change: budgets and bookkeeping, not the learning."""
+    return {f.name for f in dataclasses.fields(DQNConfig) if f.metadata["resumable"]}
+
+
+def added_fields() -> dict[str, Any]:
+    """Fields whose default changes what a run does, with the value runs had before them."""
+    return {
+        f.name: f.metadata["before"]
+        for f in dataclasses.fields(DQNConfig)
+        if "before" in f.metadata
+    }
 
 
 def check_config(config: DQNConfig) -> None:
     """Raise UserError naming the first field whose value cannot work."""
     for f in dataclasses.fields(config):
-        choices = f.metadata.get("choices")
         value = getattr(config, f.name)
+        choices = f.metadata["choices"]
         if choices and value not in choices:
             raise UserError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
-    positive = (
-        "grid_size num_envs frame_stack n_step batch_size buffer_size train_every_steps "
-        "updates_per_round target_update_every epsilon_decay_steps goal_window max_steps "
-        "max_episode_steps eval_episodes"
-    ).split()
-    for name in positive:
-        if getattr(config, name) <= 0:
-            raise UserError(f"{name} must be positive, got {getattr(config, name)}")
-    for name in ("learning_rate", "adam_eps"):
-        if not getattr(config, name) > 0:  # also refuses NaN
-            raise UserError(f"{name} must be positive, got {getattr(config, name)}")
-    not_negative = (
-        "seed warmup_steps grad_clip_norm final_eval_episodes eval_every_steps max_minutes "
-        "checkpoint_every_steps torch_threads"
-    ).split()
-    for name in not_negative:
-        if not getattr(config, name) >= 0:
-            raise UserError(f"{name} must be 0 or more, got {getattr(config, name)}")
-    if not 0.0 < config.tau <= 1.0:
-        raise UserError(f"tau must be in (0, 1], got {config.tau}")
-    if not 0.0 <= config.gamma <= 1.0:
-        raise UserError(f"gamma must be in [0, 1], got {config.gamma}")
-    for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
-        if not 0.0 <= getattr(config, name) <= 1.0:
-            raise UserError(f"{name} must be in [0, 1], got {getattr(config, name)}")
+        check = f.metadata["check"]
+        if check is not None:
+            test, says = CHECKS[check]
+            if not test(value):  # also refuses NaN
+                raise UserError(f"{f.name} {says}, got {value}")
     if config.buffer_size // config.num_envs < config.n_step + config.frame_stack + 2:
         raise UserError("buffer_size is too small for num_envs, n_step and frame_stack")
 
@@ -249,7 +291,7 @@ LAB = DQNConfig(
 FAST = DQNConfig()
 
 # The fastest on this CPU with any network: ``fast`` with the one-cell-per-pixel CNN, whose
-# updates cost a fraction of the lab CNN's (goal in a median 4.4 s instead of 8.5 s, 2 cores).
+# updates cost a fraction of the lab CNN's (docs/BENCHMARKS.md has the times to the goal).
 FASTEST = dataclasses.replace(FAST, network="cells")
 
 # Ms. Pac-Man, DeepMind's preprocessing: Nature CNN on 4 stacked 84x84 frames (rebuilt by the
@@ -258,7 +300,7 @@ FASTEST = dataclasses.replace(FAST, network="cells")
 # 1 -> 0.01 over 250k env steps (1M frames), Adam 1e-4, Huber, gradient norm clipped at 10;
 # 3-step returns (Rainbow's) for speed. 2.5M env steps = 10M frames; evaluation at epsilon 0.01
 # on whole games (raw score), 10 every 250k env steps and 30 at the end; stops at a mean
-# evaluation score of 2,500 (the issue's goal; Nature DQN: 2,311 after 200M frames).
+# evaluation score of 2,500.
 ATARI = DQNConfig(
     env="mspacman",
     atari_preprocessing="standard",
@@ -290,7 +332,7 @@ ATARI = DQNConfig(
     goal_window=100,
     max_steps=2_500_000,
     checkpoint_every_steps=500_000,
-    precision="float32",  # bf16 is not measured on Atari learning yet
+    precision="float32",  # bf16's effect on Atari learning is untested
 )
 
 # The same learning on the lab's preprocessing: one 88x80x1 int8 frame per observation (no

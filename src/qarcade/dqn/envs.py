@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from qarcade.dqn.config import DQNConfig
 from qarcade.errors import UserError
@@ -202,7 +203,8 @@ def env_factory(name: str) -> EnvFactory:
 def make_vector(config: DQNConfig, num_envs: int, evaluation: bool = False) -> gym.vector.VectorEnv:
     """The factory's vector env, checked to autoreset in next-step mode (the replay needs it).
 
-    ``evaluation``: the factory's evaluation env where it has one (Atari: raw rewards).
+    ``evaluation``: the factory's evaluation env where it has one (Atari: raw rewards). A
+    training env reports each finished episode's return and length in ``info["episode"]``.
     """
     factory = env_factory(config.env)
     make = (evaluation and factory.make_eval_vector) or factory.make_vector
@@ -210,4 +212,16 @@ def make_vector(config: DQNConfig, num_envs: int, evaluation: bool = False) -> g
     mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
         raise ValueError(f"{config.env} vector env autoresets in {mode}; the replay needs NextStep")
-    return envs
+    return envs if evaluation else with_episode_statistics(envs)
+
+
+def with_episode_statistics(envs: gym.vector.VectorEnv) -> gym.vector.VectorEnv:
+    """``envs`` reporting ``info["episode"]`` ({"r", "l"}, with the mask ``info["_episode"]``)
+    for the episodes a step ends: Gymnasium's ``RecordEpisodeStatistics``, added where no such
+    wrapper already sits (Atari's records the raw score, under its reward clipping)."""
+    env = envs
+    while isinstance(env, gym.vector.VectorWrapper):
+        if isinstance(env, RecordEpisodeStatistics):
+            return envs
+        env = env.env
+    return RecordEpisodeStatistics(envs)

@@ -8,20 +8,18 @@ them: Atari's return the raw game score and play whole games (all lives, up to 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from qarcade.dqn.config import DQNConfig
+from qarcade.dqn.device import QFunction, q_function, resolve_device
 from qarcade.dqn.envs import env_factory, make_vector
 from qarcade.dqn.learner import epsilon_greedy
-from qarcade.dqn.networks import QNetwork, network_for, place
+from qarcade.dqn.networks import QNetwork, network_for, to_device
 from qarcade.errors import UserError
 from qarcade.runs import RunDir
-
-QFunction = Callable[[np.ndarray], np.ndarray]  # stacked obs (N, k, *frame) -> Q (N, A)
 
 
 class FrameStacker:
@@ -35,20 +33,6 @@ class FrameStacker:
         self.stacks = np.concatenate([self.stacks[:, 1:], frames[:, None]], axis=1)
         self.stacks[new_episode] = frames[new_episode][:, None]
         return self.stacks
-
-
-def q_function(network: QNetwork, device: torch.device, cuda_graph: bool = False) -> QFunction:
-    """Q-values (N, A) of stacked observations; on a GPU with ``cuda_graph``, replayed graphs."""
-    if cuda_graph and device.type == "cuda":
-        from qarcade.dqn.graphed import GraphedForward
-
-        return GraphedForward(network, device)
-
-    @torch.no_grad()
-    def q(obs: np.ndarray) -> np.ndarray:
-        return network(torch.from_numpy(obs).to(device)).float().cpu().numpy()
-
-    return q
 
 
 def evaluate(
@@ -130,7 +114,7 @@ def load_trained(run_dir: str | Path, device: torch.device) -> tuple[DQNConfig, 
         network.load_state_dict(state["learner"]["online"])
     except (KeyError, RuntimeError) as error:
         raise UserError(f"checkpoint in {run.path} does not match its config: {error}") from None
-    return config, place(network, device).eval()
+    return config, to_device(network, device).eval()
 
 
 def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, epsilon=0.0):
@@ -155,8 +139,6 @@ def evaluate_run(
 
     ``epsilon`` None: the run's ``eval_epsilon`` (0 on the gridworld, 0.01 on Atari).
     """
-    from qarcade.dqn.train import resolve_device
-
     torch_device = resolve_device(device)
     config, network = load_trained(run_dir, torch_device)
     epsilon = config.eval_epsilon if epsilon is None else epsilon

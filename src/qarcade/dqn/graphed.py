@@ -2,8 +2,8 @@
 
 On a GPU a Nature-CNN update of batch 32 is a few hundred small kernels: launched one by one from
 Python they take several milliseconds of CPU time while the GPU itself needs a fraction of that
-(measured on an H100: 4.5 ms per update, 78% of a Ms. Pac-Man run's wall time). A CUDA graph
-records the kernels of ``Learner.batch_step`` (the gather of the stacks where the replay's frames
+(docs/BENCHMARKS.md, "CUDA graphs"). A CUDA graph
+records the kernels of ``Executor.batch_step`` (the gather of the stacks where the replay's frames
 are on the GPU, both forwards, the TD target, the loss, the backward, gradient clipping and the
 fused Adam step) once, on fixed input tensors; each update then copies its batch (or its indices)
 into those tensors and replays the graph with one launch. The math is the eager step's: same
@@ -36,10 +36,10 @@ def _warm_up(run) -> None:
 
 
 class GraphedUpdate:
-    """``learner.batch_step`` as a replayed CUDA graph; recorded at the first ``step``."""
+    """``executor.batch_step`` as a replayed CUDA graph; recorded at the first ``step``."""
 
-    def __init__(self, learner):
-        self.learner = learner
+    def __init__(self, executor):
+        self.executor = executor
         self.graph: torch.cuda.CUDAGraph | None = None
         self.inputs: list[torch.Tensor] = []  # fixed device tensors the graph reads
         self.loss: torch.Tensor | None = None  # the fixed 0-d tensor the graph writes
@@ -58,17 +58,18 @@ class GraphedUpdate:
         return self.loss.clone()  # the next replay overwrites self.loss
 
     def _record(self, batch: Batch) -> None:
-        learner = self.learner
-        device = learner.device
+        executor = self.executor
+        device = executor.device
         self.inputs = [torch.from_numpy(array).to(device) for array in batch.learning_arrays()]
         self._warm_up_at_rate_zero()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.loss = learner.batch_step(*self.inputs)
+            self.loss = executor.batch_step(*self.inputs)
 
     def _warm_up_at_rate_zero(self) -> None:
         """The warm-up steps, leaving parameters and Adam's state as found."""
-        learner, optimizer = self.learner, self.learner.optimizer
+        executor, learner = self.executor, self.executor.learner
+        optimizer = learner.optimizer
         parameters = list(learner.online.parameters())
         saved_parameters = [p.detach().clone() for p in parameters]
         saved_state = {
@@ -79,7 +80,7 @@ class GraphedUpdate:
         rates = [group["lr"] for group in optimizer.param_groups]
         for group in optimizer.param_groups:
             group["lr"] = 0.0
-        _warm_up(lambda: learner.batch_step(*self.inputs))
+        _warm_up(lambda: executor.batch_step(*self.inputs))
         for group, rate in zip(optimizer.param_groups, rates, strict=True):
             group["lr"] = rate
         with torch.no_grad():
@@ -96,9 +97,8 @@ class GraphedForward:
     """``network(obs)`` without gradients as CUDA graphs, one recorded per input shape.
 
     What the loop and evaluations act with on a GPU: a batched forward of the Nature CNN is a few
-    dozen kernels, whose launches from Python cost more than the GPU's work (measured on an H100:
-    0.78-0.87 ms per step for 16 envs eager, 0.17 ms replayed). The weights are read where they
-    live, so the graph follows every update without being recorded again.
+    dozen kernels, whose launches from Python cost more than the GPU's work. The weights are read
+    where they live, so the graph follows every update without being recorded again.
     """
 
     def __init__(self, network: torch.nn.Module, device: torch.device):

@@ -14,14 +14,15 @@ The math is in pure functions (tensors in, tensors out):
 
 from __future__ import annotations
 
-import contextlib
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from qarcade.dqn.networks import place
+from qarcade.dqn.device import Executor, QFunction
+from qarcade.dqn.networks import to_device
 from qarcade.dqn.replay import Batch
 
 
@@ -80,17 +81,24 @@ def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> n
     return np.where(explore, random_actions, q.argmax(axis=1))
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on a CPU with AMX tiles (bfloat16 matrix units), else ``float32``.
+def act(
+    q: QFunction,
+    observe: Callable[[], np.ndarray],
+    live: np.ndarray,
+    n_actions: int,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Epsilon-greedy actions (N,) for N envs, ``live`` (N,) False where the step only resets.
 
-    Without such units bfloat16 is emulated and slower; GPUs stay float32 until measured."""
-    if precision != "auto":
-        return precision
-    try:
-        native = device.type == "cpu" and torch.cpu._is_amx_tile_supported()
-    except AttributeError:  # a torch without the check
-        native = False
-    return "bf16" if native else "float32"
+    ``observe()`` gives the stacked observations (N, k, *frame); it and the forward run only
+    when some live env acts greedily. The same random draws either way."""
+    explore, random_actions = exploration_draws(len(live), n_actions, epsilon, rng)
+    if (live & ~explore).any():
+        greedy = q(observe()).argmax(axis=1)  # (N,)
+    else:  # every env explores or resets
+        greedy = np.zeros(len(live), np.int64)
+    return np.where(explore, random_actions, greedy)
 
 
 @torch.no_grad()
@@ -103,8 +111,42 @@ def polyak_update(target: nn.Module, online: nn.Module, tau: float) -> None:
             t.lerp_(o, tau)
 
 
+class LossAverage:
+    """The mean of the losses since it was last read, added up on their device.
+
+    Reading a GPU tensor waits for every update queued before it, so the sum stays on the
+    device, in float64, a step's float32 losses at a time, and is read only when asked (an
+    episode's end, a checkpoint): the numbers a Python float adding each step's sum would give.
+    """
+
+    def __init__(self, total: float = 0.0, count: int = 0):
+        self.total: float | torch.Tensor = total
+        self.count = count
+
+    def add(self, losses: list[torch.Tensor]) -> None:
+        self.total = self.total + torch.stack(losses).sum().double()
+        self.count += len(losses)
+
+    def state(self) -> tuple[float, int]:
+        """(sum, count) as Python numbers, read from the device."""
+        self.total = float(self.total)
+        return self.total, self.count
+
+    def read_mean(self) -> float | None:
+        """The mean since the last read (None without updates since), and start anew."""
+        if not self.count:
+            return None
+        total, count = self.state()
+        self.total, self.count = 0.0, 0
+        return total / count
+
+
 class Learner:
-    """Online and target Q-networks and their Adam optimiser; one ``update`` per batch."""
+    """Online and target Q-networks and their Adam optimiser; one ``update`` per batch.
+
+    ``executor`` (``qarcade.dqn.device``) runs ``gradient_step`` on ``device``: the batch's
+    transfer, bf16 autocast where ``precision`` asks for it, CUDA graphs where ``cuda_graph``.
+    """
 
     def __init__(
         self,
@@ -121,44 +163,26 @@ class Learner:
         cuda_graph: bool = False,
         precision: str = "float32",
     ):
-        self.online = place(online, device)
+        self.online = to_device(online, device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
-        # On a GPU, ``cuda_graph`` records one update's kernels once and replays them per batch
-        # (qarcade.dqn.graphed): the optimiser's step counter must then live on the device.
-        self.graphed = None
-        if cuda_graph and device.type == "cuda":
-            from qarcade.dqn.graphed import GraphedUpdate
-
-            self.graphed = GraphedUpdate(self)
-        # fused: one kernel for all parameters (measured 5x faster than the per-tensor loop on
-        # CPU for the lab's CNN: ~1.5 ms instead of ~7 ms per step)
-        self.optimizer = torch.optim.Adam(
-            self.online.parameters(),
-            lr=learning_rate,
-            eps=adam_eps,
-            fused=True,
-            capturable=self.graphed is not None,
-        )
         self.double = double
         self.loss_kind = loss
         self.grad_clip_norm = grad_clip_norm
         self.target_update_every = target_update_every
         self.tau = tau
         self.device = device
-        self.precision = resolve_precision(precision, device)
-        self.bf16 = self.precision == "bf16"
-        # The target net's weights as its forwards use them: in bf16 a copy cast once per sync
-        # (the same rounding autocast would do per forward), else the target itself.
-        self.target_compute = self.target
-        if self.bf16:
-            self.target_compute = copy.deepcopy(self.target).to(torch.bfloat16)
+        self.executor = Executor(self, device, precision, cuda_graph)
+        self.precision = self.executor.precision
+        # fused: one kernel for all parameters, not one per tensor
+        self.optimizer = torch.optim.Adam(
+            self.online.parameters(),
+            lr=learning_rate,
+            eps=adam_eps,
+            fused=True,
+            capturable=self.executor.capturable,
+        )
         self.grad_updates = 0
-        self.frames: torch.Tensor | None = None  # see read_frames
-
-    def read_frames(self, frames: torch.Tensor) -> None:
-        """From now on batches come from ``sample_slots``: their stacks are indices into
-        ``frames`` (the replay's device copy, ``ReplayBuffer.mirror_frames``), gathered there."""
-        self.frames = frames.view(-1, *frames.shape[2:])
+        self.losses = LossAverage()
 
     @classmethod
     def for_config(cls, network: nn.Module, config, device: torch.device) -> Learner:
@@ -177,41 +201,34 @@ class Learner:
             precision=config.precision,
         )
 
-    def to_tensors(self, batch: Batch) -> tuple[torch.Tensor, ...]:
-        return tuple(
-            torch.from_numpy(array).to(self.device, non_blocking=True)
-            for array in batch.learning_arrays()
-        )
+    def learn(self, batches: list[Batch]) -> None:
+        """``update`` on each of a step's batches; their losses join the running average."""
+        if batches:
+            self.losses.add([self.update(batch) for batch in batches])
 
     def update(self, batch: Batch) -> torch.Tensor:
-        """One gradient step on ``batch``; returns the loss as a 0-d tensor (no device sync)."""
-        if self.graphed is not None:
-            loss = self.graphed.step(batch)
-        else:
-            loss = self.batch_step(*self.to_tensors(batch))
+        """One gradient step on ``batch``, then the target sync when due; the loss (0-d tensor,
+        not read: reading it would wait for the device)."""
+        loss = self.executor.step(batch)
         self.grad_updates += 1
         if self.grad_updates % self.target_update_every == 0:
-            polyak_update(self.target, self.online, self.tau)
-            self._refresh_target_compute()
+            self.sync_target()
         return loss
 
-    def _refresh_target_compute(self) -> None:
-        if self.target_compute is not self.target:
-            self.target_compute.load_state_dict(self.target.state_dict())  # casts to bf16
-
-    def batch_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
-        """``gradient_step`` on a batch's device tensors, gathering its stacks first where they
-        are indices into the replay's device frames (``read_frames``)."""
-        if self.frames is not None:
-            obs, next_obs = self.frames[obs], self.frames[next_obs]  # (B, k, *frame)
-        return self.gradient_step(obs, actions, returns, discounts, next_obs)
+    def sync_target(self) -> None:
+        polyak_update(self.target, self.online, self.tau)
+        self.executor.target_changed()
 
     def gradient_step(self, obs, actions, returns, discounts, next_obs) -> torch.Tensor:
-        """TD target, loss, backward, clipping and Adam step on device tensors; the loss (0-d)."""
-        with self._arithmetic():
-            q = self.online(obs).float()  # (B, A); first, so that its weight casts are cached
+        """TD target, loss, backward, clipping and Adam step; the loss (0-d).
+
+        Device tensors: obs and next_obs (B, k, *frame), actions (B,) int64, returns and
+        discounts (B,) float32 (the n-step sum and gamma**n, 0 after a termination).
+        """
+        with self.executor.autocast():
+            q = self.online(obs).float()  # (B, A); first, so that autocast caches weight casts
             with torch.no_grad():
-                q_next_target = self.target_compute(next_obs).float()  # (B, A)
+                q_next_target = self.executor.target(next_obs).float()  # (B, A)
                 q_next_online = self.online(next_obs).float() if self.double else None
                 target = td_target(returns, discounts, q_next_target, q_next_online)  # (B,)
         q_taken = q.gather(1, actions[:, None]).squeeze(1)  # (B,)
@@ -223,35 +240,27 @@ class Learner:
         self.optimizer.step()
         return loss.detach()
 
-    def _arithmetic(self):
-        """The forwards' context: bfloat16 autocast where ``precision`` says so (the backward of
-        those ops then runs in bfloat16 too), else nothing. Its cache casts each online weight
-        once per update, for both online forwards; CUDA graphs cannot record a cache."""
-        if not self.bf16:
-            return contextlib.nullcontext()
-        cache = self.graphed is None
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=cache)
-
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Online Q-values (N, A) for stored observations (N, k, *frame)."""
         return self.online(torch.from_numpy(obs).to(self.device)).float().cpu().numpy()
 
     def state_dict(self) -> dict:
+        loss_sum, loss_count = self.losses.state()
         return {
             "online": self.online.state_dict(),
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "grad_updates": self.grad_updates,
+            "loss_sum": loss_sum,
+            "loss_count": loss_count,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
-        self._refresh_target_compute()
-        self.optimizer.load_state_dict(state["optimizer"])  # new state tensors:
-        for group in self.optimizer.param_groups:  # as this learner runs, not as the saved one
-            group["capturable"] = self.graphed is not None
-        if self.graphed is not None:
-            self.graphed.reset()  # a recorded graph would still point at the old ones
+        self.executor.target_changed()
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.executor.optimizer_loaded(self.optimizer)
         self.grad_updates = int(state["grad_updates"])
+        self.losses = LossAverage(float(state["loss_sum"]), int(state["loss_count"]))

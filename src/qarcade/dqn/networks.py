@@ -51,7 +51,7 @@ class WholeMapConv2d(nn.Conv2d):
     Same parameters (and state_dict) as nn.Conv2d, so checkpoints load either way; only the
     order of the float sums differs. Why: on a CPU, oneDNN re-lays the conv's large weight
     (512x64x7x7 in the lab's CNN) out for every forward and backward; a matrix product reads it
-    as it is (measured: an update of the lab's CNN ~28% and a batch-1 forward ~2x cheaper).
+    as it is (docs/BENCHMARKS.md has the saving).
     On any other input size it is the ordinary conv.
     """
 
@@ -309,12 +309,12 @@ def build_q_network(
         if dueling
         else PlainHead(features, n_actions, hidden)
     )
-    # The Nature CNN's convs run faster in channels-last layout on a CPU (measured with 4
-    # stacked frames: an update ~1.3x cheaper); the lab CNN's whole-map conv runs slower in it.
+    # The Nature CNN's convs run faster in channels-last layout on a CPU (4 stacked frames);
+    # the lab CNN's whole-map conv runs slower in it (benchmarks/bench_layout.py).
     return QNetwork(torso, head, pixel_scale(frame_dtype), image, network == "nature")
 
 
-def place(network: nn.Module, device: torch.device) -> nn.Module:
+def to_device(network: nn.Module, device: torch.device) -> nn.Module:
     """``network`` on ``device``, its weights in the memory layout its convs run fastest in.
 
     Layout only: the same values and state_dict either way (``load_state_dict`` copies into

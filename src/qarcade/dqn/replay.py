@@ -20,9 +20,8 @@ Slot indices below are logical (they grow forever); the physical row is ``t % sl
 frame codec (the gridworld's frame is its 7x7x3 grid scaled up) the rings hold the codes and
 stacks are decoded when read: the same pixels for ~1/140 of the memory.
 
-``sample_slots`` draws a batch as indices into the frames (``sample`` = those draws, gathered);
-on a GPU the loop mirrors the frames there (``mirror_frames``) and the learner gathers its
-batches on the device, so only indices cross to it.
+``draw`` samples the batches of a step's updates in one go; where the frames have a device copy
+(``mirror``, see ``qarcade.dqn.device``) its batches hold indices into them instead of frames.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
+
+from qarcade.errors import UserError
 
 
 def nstep_returns(
@@ -61,7 +62,7 @@ class Batch:
     (B, k, *frame) in the stored dtype (``sample``), or, from ``sample_slots``, int64 indices
     (B, k) into the replay's frames seen as one row per (slot, env),
     ``frames.reshape(slots * num_envs, *stored)``, oldest frame first: what a device holding its
-    own copy of the frames (``ReplayBuffer.mirror_frames``) gathers from."""
+    own copy of the frames (``ReplayBuffer.mirror``) gathers from."""
 
     obs: np.ndarray
     actions: np.ndarray  # (B,) int64
@@ -114,9 +115,8 @@ class ReplayBuffer:
         self.truncated = np.zeros(shape, dtype=bool)
         self.life_lost = np.zeros(shape, dtype=bool)  # terminal for learning only (Atari)
         self.cursor = -1  # logical slot of the newest frame; its step is still to come
-        self.device_frames: torch.Tensor | None = None  # a device's copy (mirror_frames)
-        self._staging: list[tuple[torch.Tensor, torch.cuda.Event]] = []  # pinned, on CUDA
-        self._staged = 0  # rows copied through them
+        # A device's copy of the frames (qarcade.dqn.device.FramesMirror), written with them.
+        self.mirror = None
 
     @property
     def nbytes(self) -> int:
@@ -139,42 +139,15 @@ class ReplayBuffer:
             f"{self.frames.dtype} {what} = {self.nbytes / 2**20:,.1f} MiB preallocated"
         )
 
+    def used_slots(self) -> int:
+        """Physical slots written so far (all of them once the rings have wrapped)."""
+        return min(self.cursor + 1, self.slots)
+
     def _store(self, row: int, frames: np.ndarray) -> None:
         """Write frames (N, *frame) into physical slot ``row`` (and the device copy, if any)."""
         self.frames[row] = self.codec.encode(frames) if self.codec else frames
-        if self.device_frames is None:
-            return
-        host = torch.from_numpy(self.frames[row])
-        # queued after the device's pending reads of the row (this step's updates)
-        if not self._staging:
-            self.device_frames[row].copy_(host, non_blocking=True)
-            return
-        # a GPU: through a pinned buffer, so that the copy only queues
-        buffer, copied = self._staging[self._staged % len(self._staging)]
-        self._staged += 1
-        copied.synchronize()  # its last copy has left it (long since: a step ago)
-        self.device_frames[row].copy_(buffer.copy_(host), non_blocking=True)
-        copied.record()
-
-    def mirror_frames(self, device: torch.device) -> torch.Tensor:
-        """Keep a copy of the frames on ``device``, written with them from now on; returns it.
-
-        Batches from ``sample_slots`` index into it, so a GPU gathers each batch itself instead
-        of receiving its frames (Atari: 1.8 MB less to copy per update). On a GPU each new row
-        goes through one of two pinned host buffers: a copy from pageable memory (Atari: 113 KB
-        a step) may wait for the GPU's queued work, the step's updates, before it returns.
-        """
-        used = min(self.cursor + 1, self.slots)  # the rest is written before it is read
-        host = torch.from_numpy(self.frames)
-        self.device_frames = torch.zeros(host.shape, dtype=host.dtype, device=device)
-        self.device_frames[:used].copy_(host[:used])
-        if device.type == "cuda":
-            row = host.shape[1:]
-            self._staging = [
-                (torch.empty(row, dtype=host.dtype, pin_memory=True), torch.cuda.Event())
-                for _ in range(2)
-            ]
-        return self.device_frames
+        if self.mirror is not None:
+            self.mirror.write(row, self.frames[row])
 
     # --- writing ---
 
@@ -300,6 +273,16 @@ class ReplayBuffer:
         both = self.frames_at(np.concatenate([slots.obs, slots.next_obs]))  # one gather
         return replace(slots, obs=both[: len(slots.obs)], next_obs=both[len(slots.obs) :])
 
+    def draw(self, count: int, batch_size: int, rng: np.random.Generator) -> list[Batch]:
+        """The batches of ``count`` updates, in one draw (it costs about what one batch's
+        draw costs): with their frames, or with indices into the device copy if there is one."""
+        if count == 0:
+            return []
+        drawn = self.sample_slots(batch_size * count, rng)
+        if self.mirror is None:
+            drawn = self.gather(drawn)
+        return drawn.split(count)
+
     def sample_slots(self, batch_size: int, rng: np.random.Generator) -> Batch:
         """What ``sample`` draws (the same draws), with stacks as indices instead of frames."""
         low, high = self.valid_range()
@@ -345,7 +328,7 @@ class ReplayBuffer:
         """The filled part of the arrays as tensors sharing their memory: ``torch.save`` writes
         a tensor's bytes straight to the file, where a pickled numpy array would first be copied
         whole into memory and, past 4 GiB (Atari's 1M frames are 7 GB), fail to pickle."""
-        used = min(self.cursor + 1, self.slots)
+        used = self.used_slots()
         arrays = ("frames", "actions", "rewards", "terminated", "truncated", "life_lost")
         state = {name: torch.from_numpy(getattr(self, name)[:used]) for name in arrays}
         return {"cursor": self.cursor, **state}
@@ -360,5 +343,39 @@ class ReplayBuffer:
             getattr(self, name)[:used] = state[name]
         self.life_lost[:used] = state.get("life_lost", False)  # absent before Atari
         self.cursor = int(state["cursor"])
-        if self.device_frames is not None:
-            self.device_frames.copy_(torch.from_numpy(self.frames))
+        if self.mirror is not None:
+            self.mirror.write_all(self.frames)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process now without swapping (free memory plus
+    reclaimable caches): psutil's estimate, else Linux's MemAvailable, else None (unknown)."""
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available
+    except ImportError:  # a bare interpreter that runs qarcade from src/ (GPU machines)
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_replay_memory(nbytes: int, capacity: int, available: int | None = None) -> None:
+    """Refuse a replay of ``nbytes`` for ``capacity`` transitions that cannot fit in the memory
+    available now (a ``UserError`` naming a ``--replay-size`` that would). Its arrays are only
+    touched as it fills: a run that does not fit would be killed hours in, not at the start."""
+    available = available_memory_bytes() if available is None else available
+    if available is None or nbytes <= available:
+        return
+    fits = int(0.8 * available / (nbytes / capacity))
+    fits = int(float(f"{fits:.2g}")) if fits >= 100 else fits  # two significant digits
+    raise UserError(
+        f"the replay needs {nbytes / 2**30:,.1f} GiB but {available / 2**30:.1f} GiB of memory "
+        f"is available: pass --replay-size {fits} or less"
+    )

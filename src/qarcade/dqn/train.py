@@ -1,80 +1,52 @@
 """THE training loop of the DQN family (DQN, Double, Dueling, D3QN: two flags of one config).
 
-Per vector step: act epsilon-greedily on all N envs with one batched forward; run the update
-rounds due (every ``train_every_steps`` env steps after warm-up, ``updates_per_round`` times
-sample, TD target, loss, optimiser step; the learner syncs the target network); step the envs;
-store the step in the replay; close finished episodes into metrics. The updates come before the
-env step so that on a GPU, where they are queued, the envs step while the GPU computes. Then
-periodic evaluation and checkpoints; stop at the goal, the step or time budget, or a signal
-(SIGINT/SIGTERM: checkpoint, then a clean exit).
+Deep Q-learning with experience replay (Mnih et al. 2015), on N envs stepped together:
 
-Everything the loop needs to continue is in the checkpoint: network and optimiser states, the
-replay, the counters, the numpy RNG states and the pickled vector env, so ``--resume`` continues
-step for step as if never stopped (on CPU, bit for bit). An env that cannot be pickled restarts
-its episodes on resume instead (the replay marks the cut as a truncation).
+    for each vector step:
+        act epsilon-greedily on all N envs with one batched forward
+        step the envs; store the step in the replay
+        every train_every_steps env steps after warm-up: sample updates_per_round batches and
+            learn (TD target, loss, optimiser step; the learner syncs its target network)
+        hand the finished episodes to the recorder (metrics, evaluations, checkpoints, goal)
 
-Atari (``mspacman``): a lost life (``info["life_loss"]``) is terminal for the TD target only;
-metrics and evaluations record the raw game score (``info["episode"]["r"]``), not the clipped
-rewards the agent learns from.
+Two orderings change no number but let work overlap: a step's batches are drawn before the act,
+and the updates run before the envs' step is collected, so that on a GPU (where the updates are
+queued) and with envs that step in the background (``send_ahead``) both run at once.
+
+What the run records and when it stops is the ``Recorder``'s (``qarcade.dqn.recorder``); what a
+checkpoint holds, ``qarcade.dqn.checkpoint``; where the arithmetic runs, ``qarcade.dqn.device``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import signal
-import time
-from collections import deque
 from pathlib import Path
 
-import numpy as np
+import gymnasium as gym
 import torch
 
-from qarcade.dqn.bookkeeping import (
-    RESUMABLE_FIELDS,
+from qarcade.dqn.checkpoint import (
     Counters,
-    LossSum,
-    StopSignals,
-    batch_reader,
     budget_spent,
-    check_replay_memory,
     checkpoint_state,
-    configure_torch,
-    default_run_dir,
-    evaluation_line,
-    fit_to_device,
-    goal_record,
-    log_setup,
-    plot_curve,
-    postfix,
-    progress_bar,
-    resolve_device,
+    numpy_rngs,
     restore_checkpoint,
-    resume_config,
-    run_summary,
-    sync_counters,
 )
 from qarcade.dqn.config import DQNConfig
-from qarcade.dqn.envs import env_factory, frame_codec, make_vector
-from qarcade.dqn.evaluate import evaluate, q_function, summarize, write_episode_video
-from qarcade.dqn.learner import Learner, epsilon_at, exploration_draws
+from qarcade.dqn.device import (
+    configure_torch,
+    fit_to_device,
+    mirror_replay,
+    q_function,
+    resolve_device,
+)
+from qarcade.dqn.envs import env_factory, frame_codec, make_vector, with_episode_statistics
+from qarcade.dqn.learner import Learner, act, epsilon_at
 from qarcade.dqn.networks import network_for
-from qarcade.dqn.replay import ReplayBuffer
+from qarcade.dqn.recorder import Recorder, log_setup
+from qarcade.dqn.replay import ReplayBuffer, check_replay_memory
 from qarcade.envs.vector import send_ahead
 from qarcade.errors import UserError
-from qarcade.runs import EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
-
-# The loop looks up ``q_function`` and ``make_vector`` here (benchmarks time them by replacing
-# them in this module); the rest is re-exported from ``bookkeeping`` for existing callers.
-__all__ = [
-    "RESUMABLE_FIELDS",
-    "default_run_dir",
-    "make_vector",
-    "q_function",
-    "resolve_device",
-    "resume_config",
-    "train",
-]
+from qarcade.runs import RunDir
 
 
 def train(
@@ -85,134 +57,74 @@ def train(
     progress: bool = True,
     log=print,
     on_episodes=None,
+    make_envs=make_vector,
+    make_q_function=q_function,
 ) -> dict:
     """Train ``config`` into ``run_dir`` (new, or an existing run to resume); returns the summary.
 
     The library entry point of ``qarcade train`` and of sweeps. ``on_episodes``, if given, is
     called with the metrics rows of the episodes that just finished (tuples in
-    ``runs.METRICS_COLUMNS`` order, exactly as appended to metrics.csv), e.g. a
-    ``media.LiveCurve`` that redraws the learning curve in a notebook while the run goes on.
+    ``runs.METRICS_COLUMNS`` order, as appended to metrics.csv), e.g. a ``media.LiveCurve``.
+    ``make_envs(config, num_envs)`` builds the training vector env and
+    ``make_q_function(network, device, cuda_graph=...)`` the acting forward (benchmarks time them).
     """
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
     configure_torch(config, device)
     run = RunDir.open(run_dir) if resume else None  # a new one is created once the replay fits
     config = fit_to_device(config, device, log, run)
-
-    # --- randomness: one seed, independent streams ---
-    explore_seed, replay_seed, eval_seed = np.random.SeedSequence(config.seed).spawn(3)
-    explore_rng = np.random.default_rng(explore_seed)  # epsilon-greedy choices
-    replay_rng = np.random.default_rng(replay_seed)  # minibatch sampling
-    eval_seed_base = int(eval_seed.generate_state(1)[0])  # fresh eval envs, seeded
+    rngs, eval_seed = numpy_rngs(config.seed)
     torch.manual_seed(config.seed)  # network initialisation
 
-    envs = make_vector(config, config.num_envs)
-    obs_space, action_space = envs.single_observation_space, envs.single_action_space
-    network = network_for(config, obs_space, action_space)
+    envs = make_envs(config, config.num_envs)
+    space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
+    network = network_for(config, space, envs.single_action_space)
     learner = Learner.for_config(network, config, device)
-    codec = frame_codec(config)
     try:  # before a new run's directory exists
-        shape, dtype = obs_space.shape, obs_space.dtype
-        nbytes = ReplayBuffer.nbytes_for(config.buffer_size, config.num_envs, shape, dtype, codec)
-        check_replay_memory(nbytes, config.buffer_size)
-        if run is None:
-            run = RunDir.create(run_dir, config.to_dict())
+        replay = replay_for(config, space)
+        run = run or RunDir.create(run_dir, config.to_dict())
     except UserError:
         envs.close()
         raise
-    replay = ReplayBuffer(
-        config.buffer_size,
-        config.num_envs,
-        obs_space.shape,
-        obs_space.dtype,
-        config.frame_stack,
-        config.n_step,
-        config.gamma,
-        codec=codec,
-    )
     checkpoint = run.load_checkpoint() if resume else None
     log_setup(config, learner, replay, log)
-    read = batch_reader(config, replay, learner, log)
-
-    n = config.num_envs
+    mirror_replay(config, replay, learner, log)
     if checkpoint is None:
-        counters = Counters(episode_return=[0.0] * n, episode_length=[0] * n)
-        counters.next_eval_step = config.eval_every_steps
-        counters.next_checkpoint_step = config.checkpoint_every_steps
+        counters = Counters.start(config)
         frames, _ = envs.reset(seed=config.seed)
         replay.start(frames)
     else:
-        counters, envs = restore_checkpoint(
-            checkpoint, run, learner, replay, explore_rng, replay_rng, envs
-        )
-        if checkpoint["envs"] is None:
-            # The env could not be pickled: restart its episodes (not step-for-step exact).
-            log("env state was not saved: episodes in progress restart")
-            frames, _ = envs.reset(seed=config.seed + counters.vector_steps)
-            replay.cut_episodes(frames)
-            counters.episode_return = [0.0] * n
-            counters.episode_length = [0] * n
-        run.truncate_metrics(counters.episodes, counters.evaluations)
-        log(f"resumed at {counters.env_steps:,} env steps, {counters.episodes:,} episodes")
-        spent = budget_spent(config, counters)
-        if spent:
-            log(f"{spent}: the run stops at once (budgets count the whole run, resumes included)")
-    q_online = q_function(learner.online, device, cuda_graph=config.cuda_graph)
+        counters, envs = resume_from(checkpoint, run, config, learner, replay, rngs, envs, log)
+    q_online = make_q_function(learner.online, device, cuda_graph=config.cuda_graph)
 
     def save_checkpoint() -> None:
-        state = checkpoint_state(config, learner, replay, counters, explore_rng, replay_rng, envs)
-        run.save_checkpoint(state)
+        run.save_checkpoint(checkpoint_state(config, learner, replay, counters, rngs, envs))
 
-    def run_evaluation(episodes: int, seed: int) -> dict:
-        learner.online.eval()
-        returns = evaluate(q_online, config, episodes, epsilon=config.eval_epsilon, seed=seed)
-        result = summarize(returns)
-        learner.online.train()
-        return result
-
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(
-        str(run / TENSORBOARD), purge_step=counters.env_steps if resume else None
+    recorder = Recorder(
+        config,
+        run,
+        counters,
+        learner,
+        q_online,
+        eval_seed=eval_seed,
+        save_checkpoint=save_checkpoint,
+        resume=resume,
+        progress=progress,
+        log=log,
+        on_episodes=on_episodes,
     )
-    bar = progress_bar(config, counters, enabled=progress)
-    started = time.perf_counter() - counters.wall_seconds
-    recent = deque(counters.recent_returns, maxlen=config.goal_window)
-    episode_return = np.array(counters.episode_return, dtype=np.float64)  # (N,)
-    episode_length = np.array(counters.episode_length, dtype=np.int64)  # (N,)
-    stop_reason = None
-    loss_sum = LossSum(counters)
+    with recorder:  # SIGINT and SIGTERM ask the loop to stop
+        while not recorder.should_stop():
+            live = ~replay.latest_is_final()  # (N,) False where this step only resets the env
+            env_steps = counters.env_steps + int(live.sum())
 
-    with StopSignals() as signals:
-        while stop_reason is None:
-            # --- stop? ---
-            wall = time.perf_counter() - started
-            if signals.received is not None:
-                stop_reason = signal.Signals(signals.received).name
-                break
-            if counters.env_steps >= config.max_steps:
-                stop_reason = "max_steps"
-                break
-            if config.max_minutes and wall >= 60.0 * config.max_minutes:
-                stop_reason = "max_minutes"
-                break
+            # --- sample the batches of the update rounds due by this step's end ---
+            due = rounds_due(config, env_steps) if replay.can_sample() else 0
+            updates = max(0, due - counters.update_rounds) * config.updates_per_round
+            batches = replay.draw(updates, config.batch_size, rngs["replay"])
+            counters.update_rounds = max(counters.update_rounds, due)
 
-            live = ~replay.latest_is_final()  # (N,) False where this step only resets
-            steps_after = counters.env_steps + int(live.sum())
-
-            # --- draw: rounds due at warmup, warmup + k, warmup + 2k, ... env steps, counting
-            # this step, all batches in one draw (the replay is the same). Before the act: on a
-            # GPU the draw overlaps the last step's updates, which the act waits for.
-            batches = []
-            if steps_after >= config.warmup_steps and replay.can_sample():
-                due = (steps_after - config.warmup_steps) // config.train_every_steps + 1
-                count = (due - counters.update_rounds) * config.updates_per_round
-                if count > 0:
-                    drawn = replay.sample_slots(config.batch_size * count, replay_rng)
-                    batches = drawn.split(count)
-                counters.update_rounds = max(counters.update_rounds, due)
-
-            # --- act: one batched forward for all envs ---
+            # --- act: epsilon-greedy, one batched forward for all envs ---
             epsilon = epsilon_at(
                 counters.env_steps,
                 config.warmup_steps,
@@ -220,141 +132,65 @@ def train(
                 config.epsilon_end,
                 config.epsilon_decay_steps,
             )
-            explore, random_actions = exploration_draws(n, action_space.n, epsilon, explore_rng)
-            if (live & ~explore).any():
-                greedy = q_online(replay.latest_stacks()).argmax(axis=1)  # (N,)
-            else:  # every env explores or resets: no forward needed
-                greedy = np.zeros(n, np.int64)
-            actions = np.where(explore, random_actions, greedy)
-            send_ahead(envs, actions)  # envs that can step in the background start now
+            actions = act(q_online, replay.latest_stacks, live, n_actions, epsilon, rngs["explore"])
+            send_ahead(envs, actions)  # envs that step in the background start now
 
-            # --- learn: before the envs' step is collected, so that on a GPU the updates are
-            # queued and run meanwhile, and envs that step in the background (ale-py's threads,
-            # async processes) do (this step's own transitions are not in the replay yet). The
-            # losses are 0-d tensors, added up on the device (LossSum): no sync here.
-            losses = [learner.update(read(batch)) for batch in batches]
+            # --- learn: TD targets, gradient steps, target syncs ---
+            learner.learn(batches)
 
-            # --- step and store ---
+            # --- step the envs and store the transitions ---
             frames, rewards, terminated, truncated, info = envs.step(actions)
             replay.add(actions, rewards, terminated, truncated, frames, info.get("life_loss"))
             counters.vector_steps += 1
-            counters.env_steps = steps_after
-            episode_return += rewards * live
-            episode_length += live
-            if losses:
-                loss_sum.add(losses)
+            counters.env_steps = env_steps
 
-            # --- finished episodes -> metrics ---
-            ended = np.flatnonzero((terminated | truncated) & live)
-            if ended.size:
-                episode_return = _raw_scores(info, episode_return)
-                loss_sum.read()
-                if counters.loss_count:
-                    counters.last_loss = counters.loss_sum / counters.loss_count
-                    counters.loss_sum, counters.loss_count = 0.0, 0
-                wall = time.perf_counter() - started
-                rows = []
-                for e in ended:
-                    counters.episodes += 1
-                    recent.append(float(episode_return[e]))
-                    rows.append(
-                        (
-                            counters.episodes,
-                            counters.env_steps,
-                            float(episode_return[e]),
-                            int(episode_length[e]),
-                            round(epsilon, 6),
-                            counters.last_loss,
-                            round(wall, 3),
-                        )
-                    )
-                    writer.add_scalar("train/episode_reward", episode_return[e], counters.env_steps)
-                episode_return[ended] = 0.0
-                episode_length[ended] = 0
-                run.append_rows(METRICS, rows)
-                if on_episodes is not None:
-                    on_episodes(rows)
-                train_mean = float(np.mean(recent))
-                writer.add_scalar(
-                    f"train/mean_reward_{config.goal_window}", train_mean, counters.env_steps
-                )
-                writer.add_scalar("train/epsilon", epsilon, counters.env_steps)
-                if not math.isnan(counters.last_loss):
-                    writer.add_scalar("train/loss", counters.last_loss, counters.env_steps)
-                full = len(recent) == config.goal_window
-                if config.goal_metric == "train" and full and train_mean >= config.goal:
-                    counters.goal_reached = goal_record(counters, wall, train_mean)
-                    stop_reason = "goal"
-                if bar is not None:
-                    bar.set_postfix_str(postfix(counters, recent, epsilon, wall), refresh=False)
-
-            # --- evaluate, checkpoint ---
-            if config.eval_every_steps and counters.env_steps >= counters.next_eval_step:
-                counters.next_eval_step += config.eval_every_steps
-                counters.evaluations += 1
-                result = run_evaluation(config.eval_episodes, eval_seed_base + counters.evaluations)
-                counters.last_eval = {"step": counters.env_steps, **result}
-                wall = time.perf_counter() - started
-                row = (counters.env_steps, result["episodes"], result["mean"], result["std"])
-                run.append_rows(EVALUATIONS, [(*row, result["min"], result["max"], round(wall, 3))])
-                writer.add_scalar("eval/mean_reward", result["mean"], counters.env_steps)
-                with bar.external_write_mode() if bar is not None else contextlib.nullcontext():
-                    log(evaluation_line(config, counters.env_steps, result, wall))
-                if config.goal_metric == "eval" and result["mean"] >= config.goal:
-                    counters.goal_reached = goal_record(counters, wall, result["mean"])
-                    stop_reason = "goal"
-            if (
-                config.checkpoint_every_steps
-                and counters.env_steps >= counters.next_checkpoint_step
-            ):
-                counters.next_checkpoint_step += config.checkpoint_every_steps
-                loss_sum.read()
-                sync_counters(counters, recent, episode_return, episode_length, started)
-                save_checkpoint()
-            if bar is not None:
-                bar.update(int(live.sum()))
-
-    # --- stop: checkpoint first, then the things people look at ---
-    if bar is not None:
-        bar.close()
-    loss_sum.read()
-    sync_counters(counters, recent, episode_return, episode_length, started)
-    save_checkpoint()
-    writer.flush()
-    interrupted = stop_reason in ("SIGINT", "SIGTERM")
-    final_eval = None
-    if not interrupted and config.final_eval_episodes:
-        final_eval = run_evaluation(config.final_eval_episodes, eval_seed_base)
-        writer.add_scalar("eval/final_mean_reward", final_eval["mean"], counters.env_steps)
-    video = None
-    if not interrupted and config.video:
-        learner.online.eval()
-        write_episode_video(
-            q_online, config, run / VIDEO, seed=eval_seed_base, epsilon=config.eval_epsilon
-        )
-        video = str(run / VIDEO)
-    writer.close()
+            # --- record: finished episodes, then evaluations and checkpoints when due ---
+            recorder.step((terminated | truncated) & live, info, epsilon, int(live.sum()))
+    summary = recorder.finish()
     envs.close()
-    curve = plot_curve(run, config)
-    summary = run_summary(
-        config,
-        run,
-        counters,
-        recent,
-        stop_reason=stop_reason,
-        learner=learner,
-        final_eval=final_eval,
-        video=video,
-        curve=curve,
-    )
-    run.write_summary(summary)
     return summary
 
 
-def _raw_scores(info: dict, episode_return: np.ndarray) -> np.ndarray:
-    """(N,) returns with the game's raw score where the env reports one (Atari's
-    ``info["episode"]["r"]``, recorded before reward clipping) for the envs that just ended."""
-    if "episode" not in info:
-        return episode_return
-    ended = np.asarray(info["_episode"], dtype=bool)  # (N,)
-    return np.where(ended, np.asarray(info["episode"]["r"], dtype=np.float64), episode_return)
+def rounds_due(config: DQNConfig, env_steps: int) -> int:
+    """Update rounds due after ``env_steps``: one at warm-up's end, then one every
+    ``train_every_steps`` env steps (0 during warm-up)."""
+    if env_steps < config.warmup_steps:
+        return 0
+    return (env_steps - config.warmup_steps) // config.train_every_steps + 1
+
+
+def replay_for(config: DQNConfig, space: gym.spaces.Box) -> ReplayBuffer:
+    """The config's replay for frames of ``space``; a ``UserError`` where the memory available
+    now cannot hold it (its arrays are only touched as it fills: it would fail hours in)."""
+    codec = frame_codec(config)
+    nbytes = ReplayBuffer.nbytes_for(
+        config.buffer_size, config.num_envs, space.shape, space.dtype, codec
+    )
+    check_replay_memory(nbytes, config.buffer_size)
+    return ReplayBuffer(
+        config.buffer_size,
+        config.num_envs,
+        space.shape,
+        space.dtype,
+        config.frame_stack,
+        config.n_step,
+        config.gamma,
+        codec=codec,
+    )
+
+
+def resume_from(checkpoint, run, config, learner, replay, rngs, envs, log):
+    """Load ``checkpoint`` into the run's pieces; returns (counters, envs): the saved envs, or
+    ``envs`` restarted where their state could not be saved (not step for step then)."""
+    counters, envs = restore_checkpoint(checkpoint, run, learner, replay, rngs, envs)
+    envs = with_episode_statistics(envs)  # envs saved before they recorded episodes
+    if checkpoint["envs"] is None:
+        log("env state was not saved: episodes in progress restart")
+        frames, _ = envs.reset(seed=config.seed + counters.vector_steps)
+        replay.cut_episodes(frames)
+    run.truncate_metrics(counters.episodes, counters.evaluations)
+    log(f"resumed at {counters.env_steps:,} env steps, {counters.episodes:,} episodes")
+    spent = budget_spent(config, counters)
+    if spent:
+        log(f"{spent}: the run stops at once (budgets count the whole run, resumes included)")
+    return counters, envs
