@@ -20,13 +20,13 @@ demo: $(STAMP)
 	$(BIN)/qarcade train gridworld --algo d3qn
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts notebooks
-	$(BIN)/ruff format --check src tests benchmarks scripts notebooks
+	$(BIN)/ruff check src tests benchmarks scripts notebooks examples
+	$(BIN)/ruff format --check src tests benchmarks scripts notebooks examples
 	$(BIN)/pytest
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks scripts notebooks
-	$(BIN)/ruff format src tests benchmarks scripts notebooks
+	$(BIN)/ruff check --fix src tests benchmarks scripts notebooks examples
+	$(BIN)/ruff format src tests benchmarks scripts notebooks examples
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
