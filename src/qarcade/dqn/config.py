@@ -37,11 +37,15 @@ def _f(
     check: str | None = None,
     resumable: bool = False,
     before: Any = _NO_DEFAULT,
+    only: str | None = None,
 ):
     """A config field. ``check``: a key of ``CHECKS``. ``resumable``: ``--resume`` may change it
     (budgets and bookkeeping, not the learning). ``before``: the value runs saved before the
-    field existed had in effect, for their config.json (default: the field's default)."""
+    field existed had in effect, for their config.json (default: the field's default).
+    ``only``: the field matters only on "gridworld", on "atari" or on "cuda" (a run's log
+    leaves it out elsewhere)."""
     metadata = {"help": help, "choices": choices, "check": check, "resumable": resumable}
+    metadata["only"] = only
     if before is not _NO_DEFAULT:
         metadata["before"] = before
     return field(default=default, metadata=metadata)
@@ -51,8 +55,10 @@ def _f(
 class DQNConfig:
     # --- environment ---
     env: str = _f("gridworld", "environment: gridworld or mspacman")
-    grid_size: int = _f(5, "gridworld: cells per side", check="positive")
-    partial: bool = _f(False, "gridworld: observe only the 3x3 window around the hero")
+    grid_size: int = _f(5, "gridworld: cells per side", check="positive", only="gridworld")
+    partial: bool = _f(
+        False, "gridworld: observe only the 3x3 window around the hero", only="gridworld"
+    )
     max_episode_steps: int = _f(
         50,
         "episode length limit in env steps (a truncation); Atari: 4 frames each",
@@ -64,22 +70,26 @@ class DQNConfig:
         True,
         "store the env's exact compact frame code (gridworld: its grid), not pixels",
         before=False,
+        only="gridworld",
     )
     grid_input: bool = _f(
         True,
         "gridworld on a CPU: the network reads the grid the frame is scaled from "
         "(the same network and outputs, cheaper); pixels on a GPU",
         before=False,
+        only="gridworld",
     )
     atari_preprocessing: str = _f(
         "standard",
         "Atari: standard = DeepMind's (84x84 grey, skip 4, clipped rewards); lab = the lab's",
         ("standard", "lab"),
+        only="atari",
     )
     atari_backend: str = _f(
         "auto",
         "Atari vector env: auto = ale-py's C++ one for standard, async processes for lab",
         ("auto", "ale", "async", "sync"),
+        only="atari",
     )
     # --- network ---
     network: str = _f(
@@ -171,9 +181,14 @@ class DQNConfig:
     device: str = _f(
         "auto", "auto picks CUDA when present", ("auto", "cpu", "cuda"), resumable=True
     )
-    cuda_graph: bool = _f(True, "GPU: replay each update as a recorded CUDA graph", resumable=True)
+    cuda_graph: bool = _f(
+        True, "GPU: replay each update as a recorded CUDA graph", resumable=True, only="cuda"
+    )
     replay_on_device: bool = _f(
-        True, "GPU: keep the replay's frames on the GPU, gather batches there", resumable=True
+        True,
+        "GPU: keep the replay's frames on the GPU, gather batches there",
+        resumable=True,
+        only="cuda",
     )
     torch_threads: int = _f(
         0, "torch CPU threads (0 = one per core)", check="not_negative", resumable=True
@@ -218,6 +233,22 @@ def added_fields() -> dict[str, Any]:
         f.name: f.metadata["before"]
         for f in dataclasses.fields(DQNConfig)
         if "before" in f.metadata
+    }
+
+
+def shown_fields(config: DQNConfig, device_type: str) -> dict[str, Any]:
+    """The fields that matter for ``config``'s env on ``device_type``, as a run's log shows
+    them (config.json keeps them all)."""
+    applies = {
+        None: True,
+        "gridworld": config.env == "gridworld",
+        "atari": config.env == "mspacman",
+        "cuda": device_type == "cuda",
+    }
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if applies[f.metadata["only"]]
     }
 
 

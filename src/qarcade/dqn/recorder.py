@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from qarcade.dqn.checkpoint import Counters
-from qarcade.dqn.config import DQNConfig
+from qarcade.dqn.config import DQNConfig, shown_fields
 from qarcade.dqn.envs import env_factory
 from qarcade.dqn.evaluate import evaluate, summarize, write_episode_video
 from qarcade.runs import CURVE, EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
@@ -133,7 +133,7 @@ class Recorder:
         if config.goal_metric == "train" and full and train_mean >= config.goal:
             self._goal_reached(wall, train_mean)
         if self.bar is not None:
-            self.bar.set_postfix_str(postfix(counters, self.recent, epsilon, wall), refresh=False)
+            self.bar.set_postfix_str(postfix(counters, self.recent, epsilon), refresh=False)
 
     def _goal_reached(self, wall: float, value: float) -> None:
         counters = self.counters
@@ -251,12 +251,19 @@ def log_setup(config: DQNConfig, learner, replay, log) -> None:
         f"{learner.device}{arithmetic}"
     )
     log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
-    log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
+    shown = shown_fields(config, learner.device.type)
+    log("config: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
 
 def progress_bar(config: DQNConfig, counters: Counters):
+    """Env steps out of the step budget; where a goal may stop the run long before that budget
+    (the gridworld's in seconds), no percentage or time left toward it."""
     from tqdm import tqdm
 
+    bar_format = None
+    if math.isfinite(config.goal):
+        budget = f"{config.max_steps:,}"
+        bar_format = "{n_fmt} env steps (budget " + budget + ") [{elapsed}, {rate_fmt}{postfix}]"
     return tqdm(
         total=config.max_steps,
         initial=counters.env_steps,
@@ -264,14 +271,17 @@ def progress_bar(config: DQNConfig, counters: Counters):
         dynamic_ncols=True,
         mininterval=0.5,
         smoothing=0.05,
+        bar_format=bar_format,
     )
 
 
-def postfix(counters: Counters, recent, epsilon: float, wall: float) -> str:
+def postfix(counters: Counters, recent, epsilon: float) -> str:
+    """Episodes, the mean return of the recent ones, epsilon and the loss (the bar itself shows
+    the steps and their rate)."""
     mean = float(np.mean(recent)) if recent else float("nan")
     return (
-        f"ep {counters.episodes} | mean{len(recent)} {mean:.2f} | eps {epsilon:.3f} | "
-        f"loss {counters.last_loss:.4f} | {counters.env_steps / max(wall, 1e-9):.0f} steps/s"
+        f"episode {counters.episodes}, mean of last {len(recent)} {mean:.2f}, "
+        f"epsilon {epsilon:.3f}, loss {counters.last_loss:.4f}"
     )
 
 
