@@ -284,6 +284,13 @@ def test_preprocess_command_writes_the_figure(tmp_path, capsys):
     assert image[..., :3].std() > 0.1  # three pictures, not a blank canvas
 
 
+def test_preprocess_without_out_writes_a_named_figure_here(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["preprocess", "mspacman", "--steps", "5"]) == 0
+    assert capsys.readouterr().out == "wrote mspacman-preprocessing.png\n"
+    assert (tmp_path / "mspacman-preprocessing.png").stat().st_size > 0
+
+
 def test_play_actions_scores_and_records_frames():
     actions = [3] * 20 + [2] * 20 + [1] * 40
     played = play_actions("mspacman", actions=actions, seed=0, record=True)

@@ -54,3 +54,11 @@ def test_commands_are_listed_in_section_order():
     assert names == ["mdp", "play", "train", "eval", "preprocess", "sweep", "explain", "plot"]
     help_text = run_cli("--help").stdout
     assert sorted(names, key=help_text.index) == names
+
+
+def test_counts_agree_with_their_nouns():
+    from qarcade.cli.common import counted
+
+    assert counted(1, "step") == "1 step" and counted(0, "step") == "0 steps"
+    assert counted(1, "life", "lives") == "1 life" and counted(3, "life", "lives") == "3 lives"
+    assert counted(12_000, "episode") == "12,000 episodes"

@@ -94,6 +94,26 @@ def test_truncation_ends_the_game_and_says_so(terminal):
     assert screen.getvalue().endswith("time's up after 50 steps\r\n")
 
 
+class Interrupted(Screen):
+    """A screen whose flush, once the keys are typed, is where Ctrl-C lands (SIGINT)."""
+
+    def flush(self):
+        if not self.typed:
+            raise KeyboardInterrupt
+        super().flush()
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_ctrl_c_ends_the_game_and_keeps_what_was_played(terminal):
+    keyboard, stdin = terminal
+    settings = termios.tcgetattr(stdin.fileno())
+    episode = play_gridworld_keys(2, stdin=stdin, stdout=Interrupted(keyboard, [b"d", b"s"]))
+    expected = play_actions([3, 1], seed=2)
+    assert episode.actions_played == 2 and not episode.truncated
+    np.testing.assert_array_equal(episode.frames, expected.frames)
+    assert termios.tcgetattr(stdin.fileno()) == settings  # cbreak mode undone
+
+
 def test_stdin_that_is_not_a_terminal_is_a_user_error():
     screen = io.StringIO()
     with pytest.raises(UserError, match="stdin is not a terminal"):

@@ -91,7 +91,7 @@ def play_gridworld_keys(
     try:
         tty.setcbreak(fd)
         done = False
-        while not done:
+        while not done:  # Ctrl-C ends the episode like q: what was played is kept
             score = f"step {len(rewards)}/{max_steps}   score {sum(rewards, 0.0):+g}   {message}"
             stdout.write(draw_screen(info, size, f"{score}\r\narrows or WASD move, q quits"))
             stdout.flush()
@@ -110,6 +110,8 @@ def play_gridworld_keys(
                 if done:
                     stdout.write(draw_screen(info, size, f"time's up after {len(rewards)} steps"))
                     break
+    except KeyboardInterrupt:
+        pass
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         env.close()

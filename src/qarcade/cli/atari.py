@@ -5,7 +5,16 @@ The work is in ``qarcade.envs.atari_play``; ``play mspacman`` adds itself to ``P
 
 from __future__ import annotations
 
-from qarcade.cli.common import check_video_flag, command, positive_int, seed_int, seed_or_fresh
+import argparse
+
+from qarcade.cli.common import (
+    check_video_flag,
+    command,
+    counted,
+    positive_int,
+    seed_int,
+    seed_or_fresh,
+)
 from qarcade.cli.play import PLAY_GAMES
 from qarcade.errors import UserError
 
@@ -15,7 +24,11 @@ def _preprocess_arguments(parser):
     after the lab's preprocessing (88x80x1 int8) and the standard DeepMind one (84x84 grey, the
     newest of a stack of 4), from a state a few dozen random steps into the game."""
     parser.add_argument("game", metavar="GAME", help="the game: mspacman")
-    parser.add_argument("--out", required=True, help="the PNG file to write")
+    parser.add_argument(
+        "--out",
+        default=argparse.SUPPRESS,  # absent: named after the game, said in the help
+        help="the figure to write (default: GAME-preprocessing.png)",
+    )
     parser.add_argument("--steps", type=positive_int, default=40, help="random steps taken first")
     parser.add_argument("--seed", type=seed_int, default=0, help="seed of the game and the steps")
 
@@ -26,7 +39,8 @@ def _preprocess_arguments(parser):
 def _run_preprocess(args) -> int:
     from qarcade.envs.atari_play import draw_preprocessing_figure
 
-    out = draw_preprocessing_figure(args.out, args.game, steps=args.steps, seed=args.seed)
+    path = getattr(args, "out", f"{args.game}-preprocessing.png")
+    out = draw_preprocessing_figure(path, args.game, steps=args.steps, seed=args.seed)
     print(f"wrote {out}")
     return 0
 
@@ -58,8 +72,9 @@ def _play_mspacman(args) -> int:
         result.update(lives=played.lives, game_over=played.game_over, video=args.video)
         print(json.dumps(result))
         return 0
-    ending = "game over" if played.game_over else f"{played.lives} lives left"
-    print(f"mspacman seed {seed}: {played.steps} steps, score {played.score:g} ({ending})")
+    ending = "game over" if played.game_over else f"{counted(played.lives, 'life', 'lives')} left"
+    steps = counted(played.steps, "step")
+    print(f"mspacman seed {seed}: {steps}, score {played.score:g} ({ending})")
     if args.video and played.frames:
         print(f"video: {args.video} ({len(played.frames)} frames at {fps:g} fps)")
     return 0

@@ -113,3 +113,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
     names = [f.name for f in dataclasses.fields(DQNConfig) if f.name != "env"]
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 step``, ``2 steps``, ``1 life``, ``3 lives``: a count and its noun in agreement."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"

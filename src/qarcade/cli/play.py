@@ -6,7 +6,14 @@ One handler per game in ``PLAY_GAMES`` (name -> run(args) -> exit code); the gri
 
 from __future__ import annotations
 
-from qarcade.cli.common import check_video_flag, command, positive_int, seed_int, seed_or_fresh
+from qarcade.cli.common import (
+    check_video_flag,
+    command,
+    counted,
+    positive_int,
+    seed_int,
+    seed_or_fresh,
+)
 
 
 def _play_arguments(parser):
@@ -58,9 +65,9 @@ def _play_gridworld(args) -> int:
         result.update(steps=steps, total_reward=total, rewards=rewards, video=args.video)
         print(json.dumps(result))
         return 0
-    line = f"gridworld seed {seed}: {steps} steps, total reward {total:+g}"
+    line = f"gridworld seed {seed}: {counted(steps, 'step')}, total reward {total:+g}"
     if args.actions is not None and steps < len(actions):
-        line += f" (the episode ended after {steps} steps; the rest of the actions were not played)"
+        line += f" (the episode ended after {counted(steps, 'step')}; the rest were not played)"
     print(line)
     if args.video:
         print(f"video: {args.video} ({len(frames)} frames at {args.fps or 4.0:g} fps)")
