@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -35,6 +36,51 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
     return torch.device(name)
+
+
+# torch's own choice (one thread per physical core), read before anything sets another.
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+def busy_cores(seconds: float = 0.25) -> float | None:
+    """Cores kept busy by other processes over the next ``seconds`` (this one sleeps meanwhile),
+    from Linux's /proc/stat; None where it cannot be read."""
+    import time
+
+    def busy_and_total() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        return sum(ticks) - idle, sum(ticks)
+
+    try:
+        busy0, total0 = busy_and_total()
+        time.sleep(seconds)
+        busy1, total1 = busy_and_total()
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def choose_threads(config: DQNConfig, device: torch.device, log=print) -> DQNConfig:
+    """A new CPU run's torch threads where ``torch_threads`` is 0 (auto): one per core that
+    other processes leave free, at most torch's default. OpenMP threads wait for each other at
+    every operation, so a thread sharing its core with another busy process slows every update
+    several times over. The count goes into the config (and config.json): the numbers a run
+    computes depend on it, and a resume keeps it."""
+    if config.torch_threads or device.type != "cpu":
+        return config
+    busy = busy_cores()
+    threads = DEFAULT_THREADS
+    if busy is not None:
+        threads = max(1, min(DEFAULT_THREADS, round(DEFAULT_THREADS - busy)))
+    if threads < DEFAULT_THREADS:
+        log(
+            f"torch threads: {threads} of {DEFAULT_THREADS}, as {busy:.1f} cores are busy with "
+            f"other work (--torch-threads {DEFAULT_THREADS} uses all)"
+        )
+    return dataclasses.replace(config, torch_threads=threads)
 
 
 def configure_torch(config: DQNConfig, device: torch.device) -> None:

@@ -33,6 +33,7 @@ from qarcade.dqn.checkpoint import (
 )
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.device import (
+    choose_threads,
     configure_torch,
     fit_to_device,
     mirror_replay,
@@ -70,6 +71,7 @@ def train(
     """
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
+    config = choose_threads(config, device, log)  # before anything is saved: it is the run's
     configure_torch(config, device)
     run = RunDir.open(run_dir) if resume else None  # a new one is created once the replay fits
     config = fit_to_device(config, device, log, run)
