@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from qarcade.dqn.checkpoint import Counters
 from qarcade.dqn.config import DQNConfig, shown_fields
@@ -246,9 +247,13 @@ def log_setup(config: DQNConfig, learner, replay, log) -> None:
     if px is not None:
         cells = replay.frames.shape[2]
         arithmetic += f", reading the {cells}x{cells} grid of the {px}x{px} frame"
+    device = str(learner.device)
+    if learner.device.type == "cpu":
+        threads = config.torch_threads or torch.get_num_threads()
+        device += f" ({threads} thread{'' if threads == 1 else 's'})"
     log(
         f"{config.algo} on {config.env}: {count_parameters(learner.online):,} parameters on "
-        f"{learner.device}{arithmetic}"
+        f"{device}{arithmetic}"
     )
     log(replay.describe())  # np.zeros: the pages are only touched as the replay fills
     shown = shown_fields(config, learner.device.type)
