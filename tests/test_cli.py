@@ -51,7 +51,17 @@ def test_commands_are_listed_in_section_order():
     from qarcade.cli import _COMMANDS
 
     names = [name for name, *_ in _COMMANDS]
-    assert names == ["mdp", "play", "train", "eval", "preprocess", "sweep", "explain", "plot"]
+    assert names == [
+        "mdp",
+        "play",
+        "train",
+        "eval",
+        "preprocess",
+        "sweep",
+        "explain",
+        "plot",
+        "grade",
+    ]
     help_text = run_cli("--help").stdout
     assert sorted(names, key=help_text.index) == names
 

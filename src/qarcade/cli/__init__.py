@@ -27,7 +27,7 @@ from qarcade.cli.common import _COMMANDS, command, positive_int, unit_interval
 from qarcade.errors import UserError
 
 # Each section registers its commands when imported, in this order: the order of --help.
-from qarcade.cli import mdp, play, train, atari, sweep, explain  # noqa: F401  # isort: skip
+from qarcade.cli import mdp, play, train, atari, sweep, explain, grade  # noqa: F401  # isort: skip
 
 __all__ = ["build_parser", "command", "main", "positive_int", "unit_interval"]
 
