@@ -137,3 +137,12 @@ def one_torch_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def reference_td_target(rewards, terminated, truncated, q_next_target, gamma):
+    """r + gamma * (1 - terminated) * max_a q_next_target through the library's ``td_target``
+    (a truncation still bootstraps): tensors (B,), (B,), (B,), (B, A) -> (B,)."""
+    from qarcade.dqn.learner import td_target  # torch: only when a check runs
+
+    discounts = gamma * (1.0 - terminated.float())
+    return td_target(rewards.float(), discounts, q_next_target)

@@ -19,6 +19,7 @@ from qarcade.grading.checking import (
     close,
     diagnose,
     gif_frames,
+    reference_td_target,
     student_function,
     tensors,
 )
@@ -204,14 +205,6 @@ def _target_network(ns: dict) -> None:
         online.weight.add_(1.0)
     if torch.equal(target.weight, online.weight):
         raise Wrong("after sync_target the two networks share weights: copy the values")
-
-
-def reference_td_target(rewards, terminated, truncated, q_next_target, gamma):
-    """r + gamma * (1 - terminated) * max_a q_next_target, through the library's td_target."""
-    from qarcade.dqn.learner import td_target
-
-    discounts = gamma * (1.0 - terminated.float())
-    return td_target(rewards.float(), discounts, q_next_target)
 
 
 def _train_step(ns: dict) -> None:

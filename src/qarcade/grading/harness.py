@@ -28,6 +28,7 @@ import qarcade  # noqa: F401 - registers qarcade/GridWorld-v0
 from qarcade.dqn.learner import epsilon_at
 from qarcade.dqn.networks import build_q_network
 from qarcade.dqn.replay import ReplayBuffer
+from qarcade.grading.checking import reference_td_target
 
 PIECES = ("epsilon_greedy", "make_target", "sync_target", "train_step")
 SIZE = 3  # the gridworld's side: 4 goals and 2 fires on 9 cells
@@ -191,7 +192,6 @@ def library_pieces() -> dict[str, Callable]:
     """The pieces written with the library's functions: the reference the grader's thresholds
     were measured with (and what the teacher's guide shows)."""
     from qarcade.dqn.learner import epsilon_greedy, polyak_update, td_loss
-    from qarcade.grading.questions import reference_td_target
 
     def train_step(q_online, q_target, optimizer, batch, gamma):
         with torch.no_grad():
