@@ -17,6 +17,15 @@ def test_atomic_write_replaces_and_leaves_no_temporary_file(tmp_path):
     assert os.listdir(tmp_path) == ["f.bin"]
 
 
+def test_atomic_writes_honour_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o640
+
+
 def test_atomic_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "f.bin"
     atomic_write_bytes(path, b"old")

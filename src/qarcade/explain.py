@@ -169,8 +169,11 @@ def network_value_map(network, config, cells: np.ndarray, device="cpu") -> Value
     return ValueMap(size, np.asarray(cells), on_board(q), value, advantage, config.algo)
 
 
-def value_map(run_dir: str | Path, seed: int = 0, device: str = "cpu") -> ValueMap:
-    """The value map of a trained gridworld run (its checkpoint) for the layout of ``seed``."""
+def value_map(
+    run_dir: str | Path, seed: int = 0, device: str = "cpu", trust_checkpoint: bool = False
+) -> ValueMap:
+    """The value map of a trained gridworld run (its checkpoint) for the layout of ``seed``.
+    ``trust_checkpoint``: also load a checkpoint of an older qarcade (pickled: a run you trust)."""
     from qarcade.dqn.device import resolve_device
     from qarcade.dqn.evaluate import load_trained
     from qarcade.runs import RunDir
@@ -179,7 +182,7 @@ def value_map(run_dir: str | Path, seed: int = 0, device: str = "cpu") -> ValueM
     if env != "gridworld":  # said before the checkpoint (and its replay) is read
         raise UserError(f"{run_dir} is a {env} run; value maps are drawn for gridworld")
     torch_device = resolve_device(device)
-    config, network = load_trained(run_dir, torch_device)
+    config, network = load_trained(run_dir, torch_device, trust_checkpoint)
     cells = layout_cells(config.grid_size, seed)
     return network_value_map(network, config, cells, torch_device)
 

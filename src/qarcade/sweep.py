@@ -19,7 +19,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,9 +175,9 @@ def _run_trial(params: dict) -> None:
     summary = _finished_summary(run_dir)
     if summary is None:
         config = DQNConfig.from_dict(trial["config"])
-        resume = (run_dir / "checkpoint.pt").exists()
-        if run_dir.exists() and not resume:  # stopped before its first checkpoint: start over
-            shutil.rmtree(run_dir)
+        # a run stopped before its first checkpoint resumes from the start; the run's lock
+        # keeps a second worker out of a trial that is still running
+        resume = (run_dir / "config.json").exists()
         summary = train(config, run_dir, resume=resume, progress=False, log=lambda *_: None)
     tune.report(_flat_metrics(summary))
 

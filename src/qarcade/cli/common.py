@@ -115,6 +115,16 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def trust_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``, on every command that reads a checkpoint."""
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="load a checkpoint written by an older qarcade (it holds pickled objects, which "
+        "can run code: only for a run you trust; docs/reliability.md)",
+    )
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``1 step``, ``2 steps``, ``1 life``, ``3 lives``: a count and its noun in agreement."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"

@@ -6,7 +6,13 @@ matplotlib and torch are imported only when a figure is drawn.
 
 from __future__ import annotations
 
-from qarcade.cli.common import command, discount, positive_int, seed_int
+from qarcade.cli.common import (
+    command,
+    discount,
+    positive_int,
+    seed_int,
+    trust_checkpoint_flag,
+)
 
 
 def _explain_arguments(parser):
@@ -42,6 +48,7 @@ def _explain_arguments(parser):
         help="mdp: Q-learning env steps",
     )
     parser.add_argument("--json", action="store_true", help="print the figures' numbers as JSON")
+    trust_checkpoint_flag(parser)
 
 
 @command("explain", help="draw what an agent learned: value map, or Q-learning vs Q*")(
@@ -75,10 +82,14 @@ def _run_explain(args) -> int:
         )
         print(f"wrote {out}")
         return 0
-    RunDir.open(args.target)  # a missing or wrong RUN_DIR is named before anything else
+    run = RunDir.open(args.target)  # a missing or wrong RUN_DIR is named before anything else
+    if not args.out:
+        run.refuse_link("values.png")
     out = Path(args.out) if args.out else Path(args.target) / "values.png"
     explain.check_figure_path(out)
-    vm = explain.value_map(args.target, seed=args.seed, device=args.device)
+    vm = explain.value_map(
+        args.target, seed=args.seed, device=args.device, trust_checkpoint=args.trust_checkpoint
+    )
     explain.draw_value_map(vm, out)
     if args.json:
         print(json.dumps({"figure": str(out), "seed": args.seed, **vm.to_dict()}))

@@ -12,6 +12,7 @@ from qarcade.cli.common import (
     config_overrides,
     positive_int,
     seed_int,
+    trust_checkpoint_flag,
     unit_interval,
 )
 from qarcade.errors import UserError
@@ -40,6 +41,7 @@ def _train_arguments(parser):
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    trust_checkpoint_flag(parser)
     config_flags(parser)
 
 
@@ -70,7 +72,12 @@ def _run_train(args) -> int:
         run_dir = args.out or default_run_dir(config)
     log = (lambda *a, **k: None) if args.json else print
     summary = train(
-        config, run_dir, resume=bool(args.resume), progress=not args.no_progress, log=log
+        config,
+        run_dir,
+        resume=bool(args.resume),
+        progress=not args.no_progress,
+        log=log,
+        trust_checkpoint=args.trust_checkpoint,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -123,6 +130,7 @@ def _eval_arguments(parser):
     parser.add_argument("--seed", type=seed_int, default=12345, help="seed of the evaluation envs")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    trust_checkpoint_flag(parser)
 
 
 @command("eval", help="evaluate a trained agent")(_eval_arguments)
@@ -138,6 +146,7 @@ def _run_eval(args) -> int:
         seed=args.seed,
         video=args.video,
         device=args.device,
+        trust_checkpoint=args.trust_checkpoint,
     )
     if args.json:
         print(json.dumps(result, indent=2))

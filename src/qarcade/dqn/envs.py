@@ -8,10 +8,10 @@ the frames that the replay stores instead (the gridworld's 7x7x3 grid for its 84
 Ms. Pac-Man (``mspacman``) comes from ``qarcade.envs.atari`` with ``frame_stack=1``: the replay
 stacks. Its training envs clip rewards and flag lost lives (``info["life_loss"]``), its
 evaluation envs (``make_eval_vector``) return the raw score; every frame gets a channel axis,
-(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C). On the ``sync``
-and ``async`` backends the vector env pickles with its games' whole state, so the loop's
-checkpoint resumes them step for step; ale-py's own (``ale``) cannot, and the loop restarts its
-games on resume.
+(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C). The loop's checkpoint
+holds the training env's state as plain values (``qarcade.envs.snapshot``): the gridworld's,
+and Ms. Pac-Man's on the ``sync`` and ``async`` backends, resume step for step; ale-py's own
+(``ale``) cannot be read, and the loop restarts its games on resume.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def _channel_last(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 class _AddChannel(gym.vector.VectorObservationWrapper):
     """(N, H, W) grey frames -> (N, H, W, 1), a view (picklable, unlike a lambda)."""
+
+    state_fields = ()  # nothing changes as it runs (``qarcade.envs.snapshot``)
 
     def __init__(self, envs: gym.vector.VectorEnv):
         super().__init__(envs)

@@ -8,11 +8,13 @@ them: Atari's return the raw game score and play whole games (all lives, up to 1
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from qarcade.dqn.checkpoint import checkpoint_config
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.device import QFunction, q_function, resolve_device
 from qarcade.dqn.envs import env_factory, make_vector
@@ -102,11 +104,15 @@ def summarize(returns: np.ndarray) -> dict:
     }
 
 
-def load_trained(run_dir: str | Path, device: torch.device) -> tuple[DQNConfig, QNetwork]:
-    """The config and online network saved in a run directory's checkpoint."""
+def load_trained(
+    run_dir: str | Path, device: torch.device, trust_checkpoint: bool = False, warn=None
+) -> tuple[DQNConfig, QNetwork]:
+    """The config and online network saved in a run directory's checkpoint. The checkpoint's
+    config is the truth; ``warn`` (default: standard error) hears where config.json differs.
+    ``trust_checkpoint``: also load a checkpoint of an older qarcade (pickled: a run you trust)."""
     run = RunDir.open(run_dir)
-    config = DQNConfig.from_saved(run.read_config())
-    state = run.load_checkpoint()
+    state = run.load_checkpoint(trust=trust_checkpoint)
+    config = checkpoint_config(state, run, warn or _to_stderr)
     envs = make_vector(config, 1)
     network = network_for(config, envs.single_observation_space, envs.single_action_space)
     envs.close()
@@ -115,6 +121,10 @@ def load_trained(run_dir: str | Path, device: torch.device) -> tuple[DQNConfig, 
     except (KeyError, RuntimeError) as error:
         raise UserError(f"checkpoint in {run.path} does not match its config: {error}") from None
     return config, to_device(network, device).eval()
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, epsilon=0.0):
@@ -134,13 +144,15 @@ def evaluate_run(
     seed: int = 12345,
     video: str | Path | None = None,
     device: str = "cpu",
+    trust_checkpoint: bool = False,
 ) -> dict:
     """Play a trained run's agent for ``episodes`` episodes; optionally record one to ``video``.
 
     ``epsilon`` None: the run's ``eval_epsilon`` (0 on the gridworld, 0.01 on Atari).
+    ``trust_checkpoint``: also load a checkpoint of an older qarcade (pickled: a run you trust).
     """
     torch_device = resolve_device(device)
-    config, network = load_trained(run_dir, torch_device)
+    config, network = load_trained(run_dir, torch_device, trust_checkpoint)
     epsilon = config.eval_epsilon if epsilon is None else epsilon
     q = q_function(network, torch_device, cuda_graph=config.cuda_graph)
     result = {**summarize(evaluate(q, config, episodes, epsilon=epsilon, seed=seed))}

@@ -26,10 +26,10 @@ import torch
 
 from qarcade.dqn.checkpoint import (
     Counters,
-    budget_spent,
     checkpoint_state,
     numpy_rngs,
-    restore_checkpoint,
+    read_checkpoint,
+    resume_from,
 )
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.device import (
@@ -40,7 +40,7 @@ from qarcade.dqn.device import (
     q_function,
     resolve_device,
 )
-from qarcade.dqn.envs import env_factory, frame_codec, make_vector, with_episode_statistics
+from qarcade.dqn.envs import env_factory, frame_codec, make_vector
 from qarcade.dqn.learner import Learner, act, epsilon_at
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.recorder import Recorder, log_setup
@@ -60,6 +60,7 @@ def train(
     on_episodes=None,
     make_envs=make_vector,
     make_q_function=q_function,
+    trust_checkpoint: bool = False,
 ) -> dict:
     """Train ``config`` into ``run_dir`` (new, or an existing run to resume); returns the summary.
 
@@ -68,89 +69,97 @@ def train(
     ``runs.METRICS_COLUMNS`` order, as appended to metrics.csv), e.g. a ``media.LiveCurve``.
     ``make_envs(config, num_envs)`` builds the training vector env and
     ``make_q_function(network, device, cuda_graph=...)`` the acting forward (benchmarks time them).
+    The run directory is held for this one writer until the run ends (``RunDir``'s lock);
+    ``trust_checkpoint`` also resumes a checkpoint of an older qarcade (pickled: a run you trust).
     """
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
     config = choose_threads(config, device, log)  # before anything is saved: it is the run's
     configure_torch(config, device)
-    run = RunDir.open(run_dir) if resume else None  # a new one is created once the replay fits
-    config = fit_to_device(config, device, log, run)
-    rngs, eval_seed = numpy_rngs(config.seed)
-    torch.manual_seed(config.seed)  # network initialisation
+    run = RunDir.open(run_dir, write=True) if resume else None  # a new one: once the replay fits
+    try:
+        config = fit_to_device(config, device, log, run)
+        checkpoint, config = read_checkpoint(run, config, log, trust_checkpoint)  # run: a resume
+        rngs, eval_seed = numpy_rngs(config.seed)
+        torch.manual_seed(config.seed)  # network initialisation
 
-    envs = make_envs(config, config.num_envs)
-    space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
-    network = network_for(config, space, envs.single_action_space)
-    learner = Learner.for_config(network, config, device)
-    try:  # before a new run's directory exists
-        replay = replay_for(config, space)
-        run = run or RunDir.create(run_dir, config.to_dict())
-    except UserError:
+        envs = make_envs(config, config.num_envs)
+        space, n_actions = envs.single_observation_space, int(envs.single_action_space.n)
+        network = network_for(config, space, envs.single_action_space)
+        learner = Learner.for_config(network, config, device)
+        try:  # before a new run's directory exists
+            replay = replay_for(config, space)
+            run = run or RunDir.create(run_dir, config.to_dict())
+        except UserError:
+            envs.close()
+            raise
+        log_setup(config, learner, replay, log)
+        mirror_replay(config, replay, learner, log)
+        if checkpoint is None:
+            counters = Counters.start(config)
+            frames, _ = envs.reset(seed=config.seed)
+            replay.start(frames)
+        else:
+            counters, envs = resume_from(checkpoint, run, config, learner, replay, rngs, envs, log)
+        q_online = make_q_function(learner.online, device, cuda_graph=config.cuda_graph)
+
+        def save_checkpoint() -> None:
+            run.save_checkpoint(checkpoint_state(config, learner, replay, counters, rngs, envs))
+
+        recorder = Recorder(
+            config,
+            run,
+            counters,
+            learner,
+            q_online,
+            eval_seed=eval_seed,
+            save_checkpoint=save_checkpoint,
+            resume=resume,
+            progress=progress,
+            log=log,
+            on_episodes=on_episodes,
+        )
+        with recorder:  # SIGINT and SIGTERM ask the loop to stop
+            while not recorder.should_stop():
+                live = ~replay.latest_is_final()  # (N,) False where this step only resets the env
+                env_steps = counters.env_steps + int(live.sum())
+
+                # --- sample the batches of the update rounds due by this step's end ---
+                due = rounds_due(config, env_steps) if replay.can_sample() else 0
+                updates = max(0, due - counters.update_rounds) * config.updates_per_round
+                batches = replay.draw(updates, config.batch_size, rngs["replay"])
+                counters.update_rounds = max(counters.update_rounds, due)
+
+                # --- act: epsilon-greedy, one batched forward for all envs ---
+                epsilon = epsilon_at(
+                    counters.env_steps,
+                    config.warmup_steps,
+                    config.epsilon_start,
+                    config.epsilon_end,
+                    config.epsilon_decay_steps,
+                )
+                actions = act(
+                    q_online, replay.latest_stacks, live, n_actions, epsilon, rngs["explore"]
+                )
+                send_ahead(envs, actions)  # envs that step in the background start now
+
+                # --- learn: TD targets, gradient steps, target syncs ---
+                learner.learn(batches)
+
+                # --- step the envs and store the transitions ---
+                frames, rewards, terminated, truncated, info = envs.step(actions)
+                replay.add(actions, rewards, terminated, truncated, frames, info.get("life_loss"))
+                counters.vector_steps += 1
+                counters.env_steps = env_steps
+
+                # --- record: finished episodes, then evaluations and checkpoints when due ---
+                recorder.step((terminated | truncated) & live, info, epsilon, int(live.sum()))
+        summary = recorder.finish()
         envs.close()
-        raise
-    checkpoint = run.load_checkpoint() if resume else None
-    log_setup(config, learner, replay, log)
-    mirror_replay(config, replay, learner, log)
-    if checkpoint is None:
-        counters = Counters.start(config)
-        frames, _ = envs.reset(seed=config.seed)
-        replay.start(frames)
-    else:
-        counters, envs = resume_from(checkpoint, run, config, learner, replay, rngs, envs, log)
-    q_online = make_q_function(learner.online, device, cuda_graph=config.cuda_graph)
-
-    def save_checkpoint() -> None:
-        run.save_checkpoint(checkpoint_state(config, learner, replay, counters, rngs, envs))
-
-    recorder = Recorder(
-        config,
-        run,
-        counters,
-        learner,
-        q_online,
-        eval_seed=eval_seed,
-        save_checkpoint=save_checkpoint,
-        resume=resume,
-        progress=progress,
-        log=log,
-        on_episodes=on_episodes,
-    )
-    with recorder:  # SIGINT and SIGTERM ask the loop to stop
-        while not recorder.should_stop():
-            live = ~replay.latest_is_final()  # (N,) False where this step only resets the env
-            env_steps = counters.env_steps + int(live.sum())
-
-            # --- sample the batches of the update rounds due by this step's end ---
-            due = rounds_due(config, env_steps) if replay.can_sample() else 0
-            updates = max(0, due - counters.update_rounds) * config.updates_per_round
-            batches = replay.draw(updates, config.batch_size, rngs["replay"])
-            counters.update_rounds = max(counters.update_rounds, due)
-
-            # --- act: epsilon-greedy, one batched forward for all envs ---
-            epsilon = epsilon_at(
-                counters.env_steps,
-                config.warmup_steps,
-                config.epsilon_start,
-                config.epsilon_end,
-                config.epsilon_decay_steps,
-            )
-            actions = act(q_online, replay.latest_stacks, live, n_actions, epsilon, rngs["explore"])
-            send_ahead(envs, actions)  # envs that step in the background start now
-
-            # --- learn: TD targets, gradient steps, target syncs ---
-            learner.learn(batches)
-
-            # --- step the envs and store the transitions ---
-            frames, rewards, terminated, truncated, info = envs.step(actions)
-            replay.add(actions, rewards, terminated, truncated, frames, info.get("life_loss"))
-            counters.vector_steps += 1
-            counters.env_steps = env_steps
-
-            # --- record: finished episodes, then evaluations and checkpoints when due ---
-            recorder.step((terminated | truncated) & live, info, epsilon, int(live.sum()))
-    summary = recorder.finish()
-    envs.close()
-    return summary
+        return summary
+    finally:
+        if run is not None:
+            run.close()  # however the run ends, the next writer may take the directory
 
 
 def rounds_due(config: DQNConfig, env_steps: int) -> int:
@@ -179,20 +188,3 @@ def replay_for(config: DQNConfig, space: gym.spaces.Box) -> ReplayBuffer:
         config.gamma,
         codec=codec,
     )
-
-
-def resume_from(checkpoint, run, config, learner, replay, rngs, envs, log):
-    """Load ``checkpoint`` into the run's pieces; returns (counters, envs): the saved envs, or
-    ``envs`` restarted where their state could not be saved (not step for step then)."""
-    counters, envs = restore_checkpoint(checkpoint, run, learner, replay, rngs, envs)
-    envs = with_episode_statistics(envs)  # envs saved before they recorded episodes
-    if checkpoint["envs"] is None:
-        log("env state was not saved: episodes in progress restart")
-        frames, _ = envs.reset(seed=config.seed + counters.vector_steps)
-        replay.cut_episodes(frames)
-    run.truncate_metrics(counters.episodes, counters.evaluations)
-    log(f"resumed at {counters.env_steps:,} env steps, {counters.episodes:,} episodes")
-    spent = budget_spent(config, counters)
-    if spent:
-        log(f"{spent}: the run stops at once (budgets count the whole run, resumes included)")
-    return counters, envs

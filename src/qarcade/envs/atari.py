@@ -200,9 +200,10 @@ def make_atari_vector_env(
     statistics, life loss, reward clipping) sit on top of every backend. Seeds of any size work
     on every backend (ale-py's are folded, ``fold_ale_seed``).
 
-    Checkpoints: on 'sync' and 'async' the env pickles with its whole state (emulators, RNGs,
-    wrappers; ``qarcade.envs.atari_state``) and an unpickled copy continues step for step; on
-    'ale' pickling raises ``TypeError``: ale-py does not expose its vector env's state.
+    Checkpoints: on 'sync' and 'async' the env's whole state (emulators, RNGs, wrappers) reads
+    as plain values (``ResumableVectorEnv.snapshot``, ``qarcade.envs.atari_state``) and an env
+    built the same way and restored from it continues step for step; on 'ale' there is no
+    snapshot (``TypeError``): ale-py does not expose its vector env's state.
     """
     if num_envs < 1:
         raise UserError(f"num_envs must be a positive integer, got {num_envs}")

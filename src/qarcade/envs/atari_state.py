@@ -8,23 +8,25 @@ zero). What a resumed run needs, and what ``snapshot`` collects instead:
   number (the frame limit counts it) and the ALE's RNG, which draws the sticky actions;
 - ``AtariEnv.np_random``: the lab preset's random frame skip and the standard preset's no-op
   starts draw from it;
-- each wrapper's own fields (named in ``ENV_STATE`` / ``VECTOR_STATE``, or by a wrapper's
-  ``state_fields``): AtariPreprocessing's two max-pool frames and life counter, a frame stack's
-  queue, the episode statistics, the life-loss counter;
+- each wrapper's own fields (named in ``ENV_STATE`` / ``qarcade.envs.snapshot.VECTOR_STATE``,
+  or by a wrapper's ``state_fields``): AtariPreprocessing's two max-pool frames and life
+  counter, a frame stack's queue, the episode statistics, the life-loss counter;
 - whether a copy's game just ended: a next-step-autoresetting vector env resets that copy on
   its next step, a flag it keeps to itself (in a worker process for the async backend), so the
   restored copy does the reset itself (``ResumableEnv``).
 
-``ResumableVectorEnv`` pickles as "build the same vector env, then restore this snapshot", for
-the ``sync`` and ``async`` backends (Gymnasium vector envs of ``ResumableEnv`` copies). ale-py's
-C++ ``AtariVectorEnv`` (backend ``ale``) offers no way to read or set its emulators' states, so
-it refuses to pickle and a run on it restarts its games on resume.
+The snapshot is plain values (the emulator's bytes, arrays, ints, dicts): a checkpoint stores it
+(``qarcade.envs.snapshot.vector_snapshot``) and a resume rebuilds the env from the run's config,
+then ``ResumableVectorEnv.restore``s it, for the ``sync`` and ``async`` backends (Gymnasium vector
+envs of ``ResumableEnv`` copies). For code of one's own, ``ResumableVectorEnv`` also pickles as
+"build the same vector env, then restore this snapshot". ale-py's C++ ``AtariVectorEnv``
+(backend ``ale``) offers no way to read or set its emulators' states: it has no snapshot, and a
+run on it restarts its games on resume.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,48 +38,18 @@ from gymnasium.wrappers import (
     FrameStackObservation,
     OrderEnforcing,
 )
-from gymnasium.wrappers import vector as vector_wrappers
 
-# Each Gymnasium wrapper the Atari stacks use, with the fields that change as the env runs.
-# A wrapper of ours names its own in a class attribute ``state_fields`` instead.
+from qarcade.envs.snapshot import VECTOR_STATE
+from qarcade.envs.snapshot import load_fields as _load
+from qarcade.envs.snapshot import save_fields as _save
+
+# Each Gymnasium wrapper of one Atari env, with the fields that change as the env runs. A
+# wrapper of ours names its own in a class attribute ``state_fields`` instead.
 ENV_STATE: dict[type, tuple[str, ...]] = {
     AtariPreprocessing: ("lives", "game_over", "obs_buffer"),
     FrameStackObservation: ("obs_queue", "padding_value"),
     OrderEnforcing: ("_has_reset",),
 }
-VECTOR_STATE: dict[type, tuple[str, ...]] = {
-    vector_wrappers.RecordEpisodeStatistics: (
-        "episode_count",
-        "episode_returns",
-        "episode_lengths",
-        "prev_dones",
-        "return_queue",
-        "length_queue",
-        "time_queue",
-    ),  # fmt: skip
-    vector_wrappers.TransformReward: (),
-    vector_wrappers.TransformObservation: (),
-}
-
-
-def _state_fields(wrapper, table: dict[type, tuple[str, ...]]) -> tuple[str, ...]:
-    fields = getattr(type(wrapper), "state_fields", None)
-    if fields is None:
-        fields = table.get(type(wrapper))
-    if fields is None:
-        raise TypeError(f"cannot snapshot {type(wrapper).__name__}: its state is not known")
-    return fields
-
-
-def _save(wrapper, table) -> dict[str, Any]:
-    return {name: copy.deepcopy(getattr(wrapper, name)) for name in _state_fields(wrapper, table)}
-
-
-def _load(wrapper, table, fields: dict[str, Any]) -> None:
-    if set(fields) != set(_state_fields(wrapper, table)):
-        raise ValueError(f"snapshot does not fit {type(wrapper).__name__}")
-    for name, value in fields.items():
-        setattr(wrapper, name, copy.deepcopy(value))
 
 
 # --- one env ---
@@ -161,11 +133,7 @@ class ResumableVectorEnv(VectorWrapper):
             raise TypeError(self._why_not)
         wrappers, env = [], self.env
         while isinstance(env, VectorWrapper):
-            fields = _save(env, VECTOR_STATE)
-            if isinstance(env, vector_wrappers.RecordEpisodeStatistics):
-                # as seconds elapsed: a clock reading means nothing in another process
-                fields["episode_elapsed_s"] = time.perf_counter() - env.episode_start_times
-            wrappers.append(fields)
+            wrappers.append(_save(env, VECTOR_STATE))
             env = env.env
         if not isinstance(env, SyncVectorEnv | AsyncVectorEnv):
             raise TypeError(f"cannot snapshot {type(env).__name__}: {self._why_not}")
@@ -179,11 +147,9 @@ class ResumableVectorEnv(VectorWrapper):
         """Puts the stack back in the state ``snapshot`` read (the same build of vector env)."""
         env = self.env
         for fields in state["wrappers"]:
-            fields = dict(fields)
-            elapsed_s = fields.pop("episode_elapsed_s", None)
+            if not isinstance(env, VectorWrapper):
+                raise ValueError("snapshot does not fit this env: more wrappers than it has")
             _load(env, VECTOR_STATE, fields)
-            if elapsed_s is not None:
-                env.episode_start_times = time.perf_counter() - elapsed_s  # (N,)
             env = env.env
         if len(state["copies"]) != self.num_envs:
             raise ValueError(f"snapshot has {len(state['copies'])} copies, the env {self.num_envs}")

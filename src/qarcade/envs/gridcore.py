@@ -240,6 +240,35 @@ class GridCore:
         self._next[copies] = at + count
         return self._uniforms.reshape(-1).take(at[:, None] + np.arange(count))
 
+    # --- the state, for checkpoints ---
+    def snapshot(self) -> dict:
+        """What ``restore`` needs to continue draw for draw: the cells, each copy's Generator
+        state and its buffered uniforms, as arrays and plain values (the picture is redrawn)."""
+        return {
+            "cells": self.cells.copy(),
+            "rngs": [None if rng is None else rng.bit_generator.state for rng in self.rngs],
+            "uniforms": self._uniforms.copy(),
+            "next": self._next.copy(),
+            "headroom": int(self._headroom),
+            "respawn_k": self._respawn_k.copy(),
+        }
+
+    def restore(self, state: dict) -> None:
+        """Puts back what ``snapshot`` read (a core of the same size and number of copies)."""
+        arrays = {"cells": self.cells, "uniforms": self._uniforms, "next": self._next,
+                  "respawn_k": self._respawn_k}  # fmt: skip
+        for name, array in arrays.items():
+            if np.shape(state[name]) != array.shape:
+                raise ValueError(f"gridworld snapshot does not fit: {name} {np.shape(state[name])}")
+        if len(state["rngs"]) != self.num_envs:
+            raise ValueError("gridworld snapshot does not fit: another number of copies")
+        self.rngs = [None if rng is None else _generator(rng) for rng in state["rngs"]]
+        self.cells[:] = state["cells"]
+        self._uniforms[:] = state["uniforms"]
+        self._next[:] = state["next"]
+        self._respawn_k = np.array(state["respawn_k"], np.int64)
+        self._headroom = int(state["headroom"])
+
     # --- the rules ---
     def place(self, copies: np.ndarray) -> None:
         """Start a new game in each of ``copies``: the 7 objects one by one, each on a
@@ -373,3 +402,18 @@ class GridCore:
         """The object cells as ``[x, y]`` pairs: hero (N, 2), goals (N, 4, 2), fires (N, 2, 2)."""
         xy = self._xy.take(self.cells, axis=0)  # (N, 7, 2); take: faster than xy[cells]
         return {"hero": xy[:, 0], "goals": xy[:, GOAL_SLOTS], "fires": xy[:, FIRE_SLOTS]}
+
+
+_BIT_GENERATORS = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM,
+                   "MT19937": np.random.MT19937, "Philox": np.random.Philox,
+                   "SFC64": np.random.SFC64}  # fmt: skip
+
+
+def _generator(state: dict) -> np.random.Generator:
+    """A numpy Generator in the saved ``bit_generator.state``."""
+    kind = _BIT_GENERATORS.get(state.get("bit_generator"))
+    if kind is None:
+        raise ValueError(f"unknown bit generator {state.get('bit_generator')!r}")
+    rng = np.random.Generator(kind())
+    rng.bit_generator.state = state
+    return rng

@@ -315,6 +315,28 @@ class GridWorldVectorEnv(gym.vector.VectorEnv):
             self._any_needs_reset = True
         return observations, rewards, terminated, truncated, infos
 
+    def snapshot(self) -> dict:
+        """The whole state as arrays and plain values (``qarcade.envs.snapshot``): the core's
+        games and RNGs, each copy's step count and whether its reset is due (next step)."""
+        return {
+            "core": self.core.snapshot(),
+            "elapsed_steps": self.elapsed_steps.copy(),
+            "needs_reset": self._needs_reset.copy(),
+            "steps_left": int(self._steps_left),
+            "started": bool(self._started),
+        }
+
+    def restore(self, state: dict) -> None:
+        """Puts back what ``snapshot`` read (an env built with the same arguments)."""
+        if np.shape(state["elapsed_steps"]) != (self.num_envs,):
+            raise ValueError(f"gridworld snapshot does not fit {self.num_envs} copies")
+        self.core.restore(state["core"])
+        self.elapsed_steps = np.array(state["elapsed_steps"], np.int64)
+        self._needs_reset = np.array(state["needs_reset"], bool)
+        self._any_needs_reset = bool(self._needs_reset.any())
+        self._steps_left = int(state["steps_left"])
+        self._started = bool(state["started"])
+
     def render(self):
         """A tuple of the N full-board frames (84, 84, 3) uint8, or None without a render_mode."""
         if self.render_mode == "rgb_array":
