@@ -22,7 +22,8 @@ import tempfile
 import time
 
 
-def steps_per_second(threads: str, steps: int, busy: bool) -> float:
+def steps_per_second(threads: str, steps: int, busy: bool) -> tuple[float, int]:
+    """(env steps/s, the torch threads the run took)."""
     command = [sys.executable, "-m", "qarcade.cli", "train", "gridworld", "--algo", "d3qn"]
     command += ["--max-steps", str(steps), "--goal", "inf", "--final-eval-episodes", "0"]
     command += ["--no-video", "--no-progress", "--json"]
@@ -37,10 +38,12 @@ def steps_per_second(threads: str, steps: int, busy: bool) -> float:
             out = subprocess.run(
                 [*command, "--out", f"{run_dir}/run"], capture_output=True, text=True, check=True
             ).stdout
+            with open(f"{run_dir}/run/config.json") as f:
+                taken = json.load(f)["torch_threads"]
     finally:
         if spinner is not None:
             spinner.kill()
-    return json.loads(out)["env_steps_per_second"]
+    return json.loads(out)["env_steps_per_second"], taken
 
 
 def main() -> None:
@@ -55,10 +58,11 @@ def main() -> None:
     for _ in range(args.repeats):
         for busy in (False, True):
             for setting in settings:
-                rate = steps_per_second(setting, args.steps, busy)
+                rate, taken = steps_per_second(setting, args.steps, busy)
                 runs[setting, busy].append(rate)
                 load = "busy" if busy else "idle"
-                print(f"{setting:>4} {load}: {rate:.0f} env steps/s", file=sys.stderr, flush=True)
+                shown = f"{setting:>4} {load}: {rate:.0f} env steps/s ({taken} threads)"
+                print(shown, file=sys.stderr, flush=True)
     report = {}
     for setting in settings:
         idle = statistics.median(runs[setting, False])

@@ -48,3 +48,27 @@ def test_a_busy_loop_beside_counts_as_about_one_busy_core():
         spinner.kill()
     # one core for the loop; the CI machine may add its own work, never take the loop's away
     assert 0.7 <= busy <= (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux's /proc/stat")
+def test_this_processs_own_spinning_threads_are_not_counted_as_busy():
+    import threading
+
+    stop = threading.Event()
+
+    def spin():  # numpy releases the GIL: a thread of this process keeps a core busy
+        import numpy as np
+
+        a = np.random.default_rng(0).random((300, 300))
+        while not stop.is_set():
+            a @ a
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        busy = busy_cores(0.5)
+    finally:
+        stop.set()
+        thread.join()
+    assert busy < 0.6  # the other processes of an idle machine, not this one's thread

@@ -43,8 +43,9 @@ DEFAULT_THREADS = torch.get_num_threads()
 
 
 def busy_cores(seconds: float = 0.25) -> float | None:
-    """Cores kept busy by other processes over the next ``seconds`` (this one sleeps meanwhile),
-    from Linux's /proc/stat; None where it cannot be read."""
+    """Cores kept busy by other processes over the next ``seconds``, from Linux's /proc/stat;
+    None where it cannot be read. This process's own CPU time meanwhile (OpenMP threads still
+    spinning after an earlier run in the same process) is not counted."""
     import time
 
     def busy_and_total() -> tuple[int, int]:
@@ -55,12 +56,15 @@ def busy_cores(seconds: float = 0.25) -> float | None:
 
     try:
         busy0, total0 = busy_and_total()
+        own0, wall0 = time.process_time(), time.perf_counter()
         time.sleep(seconds)
         busy1, total1 = busy_and_total()
+        own1, wall1 = time.process_time(), time.perf_counter()
     except (OSError, ValueError, IndexError):
         return None
     cores = os.cpu_count() or 1
-    return cores * (busy1 - busy0) / max(total1 - total0, 1)
+    everyone = cores * (busy1 - busy0) / max(total1 - total0, 1)
+    return max(0.0, everyone - (own1 - own0) / max(wall1 - wall0, 1e-9))
 
 
 def choose_threads(config: DQNConfig, device: torch.device, log=print) -> DQNConfig:
