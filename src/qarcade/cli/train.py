@@ -10,6 +10,7 @@ from qarcade.cli.common import (
     command,
     config_flags,
     config_overrides,
+    counted,
     positive_int,
     seed_int,
     trust_checkpoint_flag,
@@ -151,8 +152,9 @@ def _run_eval(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        episodes = counted(result["episodes"], "episode")
         print(
-            f"{result['algo']} on {result['env']}, {result['episodes']} episodes at epsilon "
+            f"{result['algo']} on {result['env']}, {episodes} at epsilon "
             f"{result['epsilon']:g}: mean {result['mean']:.2f}, std {result['std']:.2f}, "
             f"min {result['min']:g}, max {result['max']:g}"
         )
