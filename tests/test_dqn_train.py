@@ -96,6 +96,28 @@ def test_resuming_a_run_whose_budget_is_spent_says_so(tmp_path):
     assert not any("already reached" in line for line in lines), lines
 
 
+def test_a_spent_budget_keeps_the_final_evaluation_it_had(tmp_path, monkeypatch):
+    from qarcade.dqn import recorder
+
+    config = tiny(max_steps=200, final_eval_episodes=4)
+    first = train(config, tmp_path / "run", **QUIET)
+    played = []
+    monkeypatch.setattr(recorder, "evaluate", lambda *a, **k: played.append(a) or [0.0])
+    again = train(config, tmp_path / "run", resume=True, **QUIET)
+    assert not played  # nothing trained since: the agent is not evaluated again
+    assert again["final_eval"] == first["final_eval"] and again["env_steps"] == 200
+
+
+def test_a_resume_with_another_goal_does_not_report_the_old_one_as_reached(tmp_path):
+    low = tiny(goal=-100.0, goal_window=1, max_steps=2000)
+    reached = train(low, tmp_path / "run", **QUIET)
+    assert reached["stop_reason"] == "goal" and reached["goal_reached_at"]["goal"] == -100.0
+    high = dataclasses.replace(low, goal=1000.0, max_steps=reached["env_steps"] + 100)
+    summary = train(high, tmp_path / "run", resume=True, **QUIET)
+    assert summary["stop_reason"] == "max_steps"
+    assert not summary["goal_reached"] and summary["goal_reached_at"] is None
+
+
 class Result:
     def __init__(self, returncode, stdout, stderr):
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr

@@ -67,6 +67,7 @@ class Recorder:
         self.recent = deque(counters.recent_returns, maxlen=config.goal_window)
         self.stop_reason: str | None = None
         self.signals = StopSignals()
+        self.resumed_at = counters.env_steps if resume else None
 
     def __enter__(self) -> Recorder:
         self.signals.__enter__()
@@ -143,6 +144,8 @@ class Recorder:
             "episode": counters.episodes,
             "wall_seconds": round(wall, 3),
             "value": round(value, 4),
+            "goal": self.config.goal,
+            "goal_metric": self.config.goal_metric,
         }
         self.stop_reason = "goal"
 
@@ -183,12 +186,13 @@ class Recorder:
         self.checkpoint()
         self.writer.flush()
         interrupted = self.stop_reason in ("SIGINT", "SIGTERM")
-        final_eval = None
-        if not interrupted and config.final_eval_episodes:
+        final_eval, video = None, None
+        if counters.env_steps == self.resumed_at:  # a resume whose budget was already spent
+            final_eval, video = self._earlier_final_eval_and_video()
+        elif not interrupted and config.final_eval_episodes:
             final_eval = self.evaluate(config.final_eval_episodes, self.eval_seed)
             self.writer.add_scalar("eval/final_mean_reward", final_eval["mean"], counters.env_steps)
-        video = None
-        if not interrupted and config.video:
+        if not interrupted and config.video and counters.env_steps != self.resumed_at:
             self.learner.online.eval()
             epsilon = config.eval_epsilon
             write_episode_video(self.q_online, config, run / VIDEO, self.eval_seed, epsilon)
@@ -207,6 +211,15 @@ class Recorder:
         )
         run.write_summary(summary)
         return summary
+
+    def _earlier_final_eval_and_video(self) -> tuple[dict | None, str | None]:
+        """What the run's summary already says of the agent, which has not changed since."""
+        try:
+            earlier = self.run.read_summary()
+        except (OSError, ValueError):
+            return None, None
+        video = earlier.get("video")
+        return earlier.get("final_eval"), video if video and Path(video).exists() else None
 
 
 class StopSignals:
@@ -328,6 +341,12 @@ def run_summary(
     config, run, counters, recent, *, stop_reason, learner, final_eval, video, curve
 ) -> dict:
     """The run's summary (summary.json, and what ``train`` returns)."""
+    reached = counters.goal_reached  # of this goal: a resume may have set another one
+    if reached and (reached.get("goal"), reached.get("goal_metric")) not in (
+        (None, None),  # recorded before the record named its goal
+        (config.goal, config.goal_metric),
+    ):
+        reached = None
     return {
         "env": config.env,
         "algo": config.algo,
@@ -341,8 +360,8 @@ def run_summary(
         "train_mean_reward": float(np.mean(recent)) if recent else None,
         "goal": config.goal,
         "goal_metric": config.goal_metric,
-        "goal_reached": counters.goal_reached is not None,
-        "goal_reached_at": counters.goal_reached,
+        "goal_reached": reached is not None,
+        "goal_reached_at": reached,
         "last_eval": counters.last_eval,
         "final_eval": final_eval,
         "device": str(learner.device),
