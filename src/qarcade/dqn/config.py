@@ -401,6 +401,12 @@ def field_help() -> dict[str, str]:
 def build_config(preset_name: str, algo: str | None, overrides: dict) -> DQNConfig:
     """A preset, then ``--algo``'s two flags, then explicit field overrides (in that order)."""
     config = preset(preset_name)
+    env = overrides.get("env", config.env)
+    if env != config.env:  # its budgets, network and frames are another game's
+        fits = [name for name, values in PRESETS.items() if values.env == env]
+        listed = ", ".join(fits[:-1]) + " or " + fits[-1] if len(fits) > 1 else "".join(fits)
+        instead = f"; for {env} use {listed}" if fits else ""
+        raise UserError(f"preset {preset_name} is for {config.env}, not {env}{instead}")
     if algo is not None:
         config = with_algo(config, algo)
     return dataclasses.replace(config, **overrides)
