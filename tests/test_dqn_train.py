@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_runs import QUIET, TINY, tiny
+from tiny_runs import QUIET, tiny, tiny_flags
 
 from qarcade.cli import main
 from qarcade.dqn.checkpoint import resume_config
@@ -135,17 +135,6 @@ def cli(*args):
         except SystemExit as exit_:
             code = exit_.code
     return Result(code, out.getvalue(), err.getvalue())
-
-
-def tiny_flags(**changes):
-    flags = []
-    for key, value in {**TINY, **changes}.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            flags.append(flag if value else "--no-" + flag[2:])
-        else:
-            flags += [flag, str(value)]
-    return flags
 
 
 def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path):

@@ -275,6 +275,7 @@ def test_qarcade_explain_mdp(tmp_path, capsys, monkeypatch):
     assert main(["explain", "mdp", "--steps", "2000", "--gamma", "0.9"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("Q-learning on the lab's MDP, gamma 0.9, seed 0: after 2,000 steps")
+    assert lines[0].endswith(", 2: none (one action)")  # state 2 has no other action to trail
     assert lines[-1] == "wrote mdp_q.png"
     assert_picture(tmp_path / "mdp_q.png")
     assert main(["explain", "mdp", "--steps", "2000", "--out", "q.svg", "--json"]) == 0

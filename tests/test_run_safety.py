@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_runs import QUIET, TINY, tiny
+from tiny_runs import QUIET, tiny, tiny_flags
 
 import qarcade  # noqa: F401 - registers the environments
 from qarcade.cli import main
@@ -35,17 +35,6 @@ def cli(*args):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
     return code, out.getvalue(), err.getvalue()
-
-
-def tiny_flags(**changes):
-    flags = []
-    for key, value in {**TINY, **changes}.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            flags.append(flag if value else "--no-" + flag[2:])
-        else:
-            flags += [flag, str(value)]
-    return flags
 
 
 def train_command(out, **changes):

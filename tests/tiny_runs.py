@@ -23,3 +23,15 @@ QUIET = dict(progress=False, log=lambda *args: None)  # train(..., **QUIET): no 
 def tiny(algo: str = "d3qn", **changes):
     """The ``fast`` preset with TINY's budget, ``algo``'s two flags and ``changes``."""
     return build_config("fast", algo, {**TINY, **changes})
+
+
+def tiny_flags(**changes) -> list[str]:
+    """TINY with ``changes`` as ``qarcade train`` flags: ``["--network", "tiny", ...]``."""
+    flags = []
+    for key, value in {**TINY, **changes}.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        else:
+            flags += [flag, str(value)]
+    return flags

@@ -78,7 +78,7 @@ def _run_explain(args) -> int:
         print(
             f"Q-learning on the lab's MDP, gamma {conv.gamma:g}, seed {conv.seed}: after "
             f"{conv.steps[-1]:,} steps max |Q - Q*| = {error[-1]:.2f} (from {error[0]:.2f}); "
-            f"margins {', '.join('-' if math.isnan(m) else f'{m:.2f}' for m in margins)}"
+            f"the optimal action's margin per state: {shown_margins(margins)}"
         )
         print(f"wrote {out}")
         return 0
@@ -165,3 +165,11 @@ def _run_plot(args) -> int:
         )
     print(f"wrote {args.out} (moving mean over {window} episode{'s' if window > 1 else ''})")
     return 0
+
+
+def shown_margins(margins) -> str:
+    """``0: 1.23, 1: 0.86, 2: none (one action)``: Q(s, optimal action) - best other, per state."""
+    import math
+
+    shown = [("none (one action)" if math.isnan(m) else f"{m:.2f}") for m in margins]
+    return ", ".join(f"{state}: {text}" for state, text in enumerate(shown))
