@@ -46,7 +46,7 @@ class Counters:
     next_eval_step: int = 0
     next_checkpoint_step: int = 0
     last_eval: dict | None = None
-    goal_reached: dict | None = None  # {"step", "episode", "wall_seconds", "value"}
+    goal_reached: dict | None = None  # {"step", "episode", "wall_seconds", "value", "goal", ...}
 
     @classmethod
     def start(cls, config: DQNConfig) -> Counters:
@@ -108,12 +108,8 @@ def read_checkpoint(run: RunDir | None, config: DQNConfig, log, trust: bool = Fa
         log("no checkpoint yet: the run starts over with its saved config")
         run.truncate_metrics(0, 0)
         return None, config
-    try:
-        checkpoint = run.load_checkpoint(trust=trust)
-        return checkpoint, checkpoint_config(checkpoint, run, log, config)
-    except UserError:
-        run.close()  # refused: the directory is free again at once, not when collected
-        raise
+    checkpoint = run.load_checkpoint(trust=trust)  # a refusal: train() lets the directory go
+    return checkpoint, checkpoint_config(checkpoint, run, log, config)
 
 
 def checkpoint_config(checkpoint: dict, run: RunDir, log, config: DQNConfig | None = None):
