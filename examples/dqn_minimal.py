@@ -59,6 +59,7 @@ PLAIN = dict(
     grad_clip_norm=0.0,
     compact_replay=False,
     grid_input=False,
+    augment=False,  # no turned batches: the transitions as played
     precision="float32",
     cuda_graph=False,
     device="cpu",

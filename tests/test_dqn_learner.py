@@ -97,6 +97,7 @@ def batch_from(states, actions, returns, discounts, next_states):
         next_obs=np.array(next_states, np.int64).reshape(-1, 1, 1),
         indices=np.zeros(len(states), np.int64),
         envs=np.zeros(len(states), np.int64),
+        symmetry=np.zeros(len(states), np.int64),
     )
 
 
@@ -213,7 +214,7 @@ def test_bf16_precision_computes_the_forwards_in_bfloat16_and_keeps_float32_stat
     obs = rng.integers(0, 256, (8, 1, 84, 84, 3), dtype=np.uint8)
     batch = Batch(obs, rng.integers(0, 4, 8), rng.random(8).astype(np.float32),
                   np.full(8, 0.9, np.float32), obs[::-1].copy(), np.zeros(8, np.int64),
-                  np.zeros(8, np.int64))  # fmt: skip
+                  np.zeros(8, np.int64), np.zeros(8, np.int64))  # fmt: skip
     full, half = (float(learners[p].update(batch)) for p in ("float32", "bf16"))
     assert half == pytest.approx(full, rel=0.05) and half != full  # bfloat16 rounding
     bf16 = learners["bf16"]

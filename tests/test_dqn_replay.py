@@ -345,3 +345,37 @@ def test_a_checkpoint_writes_the_replay_as_raw_bytes_not_as_a_pickled_copy(tmp_p
     b = restored.sample(32, np.random.default_rng(1))
     assert np.array_equal(a.obs, b.obs) and np.array_equal(a.returns, b.returns)
     assert np.array_equal(restored.life_lost, replay.life_lost)
+
+
+def test_a_replay_with_symmetries_turns_each_sampled_transition_and_its_action():
+    """Each transition is seen under its drawn symmetry: both stacks' pictures turned alike, the
+    action mapped; the slots drawn are those of a replay without symmetries."""
+    from qarcade.envs.gridworld import bordered_grids, symmetries
+
+    sources, mapped = symmetries(5)
+    plain = ReplayBuffer(2 * 40, 2, (5, 5, 3), np.uint8, 2, 2, 0.9)
+    turning = ReplayBuffer(2 * 40, 2, (5, 5, 3), np.uint8, 2, 2, 0.9, symmetries=(sources, mapped))
+    rng = np.random.default_rng(0)
+
+    def pictures():
+        return bordered_grids(rng.choice(9, size=(2, 7)), 3)  # (2, 5, 5, 3)
+
+    first = pictures()
+    plain.start(first)
+    turning.start(first)
+    for step in range(60):
+        actions, frames = rng.integers(0, 4, 2), pictures()
+        args = (actions, np.ones(2), np.zeros(2, bool), np.array([step % 9 == 8] * 2), frames)
+        plain.add(*args)
+        turning.add(*args)
+    a = plain.sample(256, np.random.default_rng(3))
+    b = turning.sample(256, np.random.default_rng(3))
+    assert np.array_equal(a.indices, b.indices) and np.array_equal(a.envs, b.envs)
+    assert (a.symmetry == 0).all() and set(b.symmetry) == set(range(8))
+    assert np.array_equal(b.actions, mapped[b.symmetry, a.actions])
+    for i, g in enumerate(b.symmetry):
+        for stacks_a, stacks_b in ((a.obs, b.obs), (a.next_obs, b.next_obs)):
+            for frame_a, frame_b in zip(stacks_a[i], stacks_b[i], strict=True):
+                assert np.array_equal(frame_a.reshape(25, 3)[sources[g]].reshape(5, 5, 3), frame_b)
+    for name in ("returns", "discounts"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))

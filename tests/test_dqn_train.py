@@ -346,6 +346,30 @@ def test_periodic_evaluations_are_recorded_and_said_and_can_stop_the_run(tmp_pat
     assert stopped["goal_reached_at"]["step"] == stopped["env_steps"]
 
 
+def test_the_training_goal_is_noted_once_and_the_run_goes_on_to_its_evaluation_goal(tmp_path):
+    said = []
+    config = tiny(max_steps=600, goal=1e9, goal_metric="eval", eval_every_steps=300,
+                  eval_episodes=2, goal_window=5, train_goal=-100.0)  # fmt: skip
+    summary = train(config, tmp_path / "run", progress=False, log=said.append)
+    metrics = RunDir(tmp_path / "run").read_metrics()
+    step = metrics["step"].iloc[4]  # the window is full: the first step that can reach the goal
+    ended = metrics[metrics["step"] <= step]  # the episodes that ended by then (4 envs at once)
+    noted = summary["train_goal_reached_at"]
+    assert (noted["step"], noted["episode"]) == (step, len(ended))
+    assert noted["value"] == pytest.approx(ended["reward"].iloc[-5:].mean(), abs=1e-4)
+    assert summary["stop_reason"] == "max_steps" and not summary["goal_reached"]
+    lines = [line for line in said if line.startswith("training goal -100 reached at")]
+    assert len(lines) == 1 and "going on to the eval goal 1e+09" in lines[0]
+    # a goal it never reaches is noted nowhere; a run stopping on it does not say it twice
+    never = train(dataclasses.replace(config, train_goal=1e9), tmp_path / "never", **QUIET)
+    assert never["train_goal_reached_at"] is None
+    said.clear()
+    lab_like = dataclasses.replace(config, goal=-100.0, goal_metric="train")
+    stopped = train(lab_like, tmp_path / "stop", progress=False, log=said.append)
+    assert stopped["goal_reached_at"]["step"] == stopped["train_goal_reached_at"]["step"]
+    assert not any(line.startswith("training goal") for line in said)
+
+
 def test_losses_summed_on_the_device_read_as_a_python_float_sum_would():
     rng = np.random.default_rng(0)
     steps = [[torch.tensor(v, dtype=torch.float32) for v in rng.random(4) * 1e3] for _ in range(50)]

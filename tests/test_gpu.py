@@ -34,6 +34,7 @@ def random_batch(rng, size=16, frame=(84, 84, 3), n_actions=4, stack=1):
         next_obs=rng.integers(0, 256, (size, stack, *frame), dtype=np.uint8),
         indices=np.zeros(size, np.int64),
         envs=np.zeros(size, np.int64),
+        symmetry=np.zeros(size, np.int64),
     )
 
 

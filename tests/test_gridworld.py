@@ -24,6 +24,7 @@ from qarcade.envs.gridworld import (
     parse_actions,
     partial_windows,
     play_actions,
+    symmetries,
     upscale,
 )
 from qarcade.errors import UserError
@@ -509,3 +510,57 @@ def test_ansi_render_draws_the_board_as_text():
     assert {plain[y + 1][2 * (x + 1)] for x, y in info["goals"]} == {"+"}
     assert {plain[y + 1][2 * (x + 1)] for x, y in info["fires"]} == {"x"}
     assert sum(line.count("+") for line in plain) == 4 and "\x1b[44;97m@" in text
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_the_game_plays_the_same_under_each_symmetry_of_the_square(size):
+    """Turning the picture and then moving with the mapped action shows what moving and then
+    turning shows, walls included; the border stays the border."""
+    from qarcade.envs.gridworld import move_table
+
+    side = size + 2
+    sources, actions = symmetries(side)
+    assert sources.shape == (8, side * side) and actions.shape == (8, 4)
+    assert np.array_equal(sources[0], np.arange(side * side)) and actions[0].tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert len({tuple(s) for s in sources}) == 8  # all different
+    assert all(sorted(s) == list(range(side * side)) for s in sources)  # permutations
+    assert all(sorted(a) == [0, 1, 2, 3] for a in actions)
+    moves = move_table(size)
+
+    def hero(grid):  # the flat inner cell of the blue one
+        y, x = np.argwhere(grid[1:-1, 1:-1, 2] == 255)[0]
+        return y * size + x
+
+    def turned(grid, g):
+        return grid.reshape(side * side, 3)[sources[g]].reshape(side, side, 3)
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        cells = rng.choice(size * size, 7, replace=False)[None]
+        grid = bordered_grids(cells, size)[0]
+        for g in range(8):
+            assert (turned(grid, g)[[0, -1]] == 255).all()  # the border
+            for action in range(4):
+                moved = cells.copy()
+                moved[0, 0] = moves[cells[0, 0], action]
+                expected = hero(turned(bordered_grids(moved, size)[0], g))
+                assert moves[hero(turned(grid, g)), actions[g, action]] == expected
+
+
+def test_turning_the_84_pixel_frame_turns_its_cells():
+    """The frame's cells are whole blocks of pixels: the symmetries on 84x84 pixels and on the
+    7x7 grid give the same frame, so a replay may turn either."""
+    rng = np.random.default_rng(1)
+    grid = bordered_grids(rng.choice(25, 7, replace=False)[None], 5)  # (1, 7, 7, 3)
+    frame = upscale(grid)[0]
+    by_cell, by_pixel = symmetries(7)[0], symmetries(84)[0]
+    assert np.array_equal(symmetries(7)[1], symmetries(84)[1])
+    for g in range(8):
+        turned_grid = grid[0].reshape(49, 3)[by_cell[g]].reshape(1, 7, 7, 3)
+        turned_frame = frame.reshape(84 * 84, 3)[by_pixel[g]].reshape(84, 84, 3)
+        assert np.array_equal(upscale(turned_grid)[0], turned_frame)

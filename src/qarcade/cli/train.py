@@ -100,6 +100,12 @@ def _print_summary(summary: dict) -> None:
             f"goal {summary['goal']:g} ({summary['goal_metric']}) reached at step "
             f"{reached['step']:,}, episode {reached['episode']:,}, {reached['wall_seconds']:.0f} s"
         )
+    noted = summary.get("train_goal_reached_at")
+    if noted and not (reached and reached["step"] == noted["step"]):
+        print(
+            f"training goal {noted['train_goal']:g} reached at step {noted['step']:,}, "
+            f"episode {noted['episode']:,}, {noted['wall_seconds']:.0f} s"
+        )
     if summary["final_eval"]:
         ev = summary["final_eval"]
         trained = f" after {summary['frames']:,.0f} frames" if summary.get("frames") else ""

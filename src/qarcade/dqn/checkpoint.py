@@ -47,6 +47,7 @@ class Counters:
     next_checkpoint_step: int = 0
     last_eval: dict | None = None
     goal_reached: dict | None = None  # {"step", "episode", "wall_seconds", "value", "goal", ...}
+    train_goal_reached: dict | None = None  # the same keys, of ``train_goal`` (goes on)
 
     @classmethod
     def start(cls, config: DQNConfig) -> Counters:

@@ -118,6 +118,13 @@ class DQNConfig:
     )
     batch_size: int = _f(64, "transitions per gradient update", check="positive")
     buffer_size: int = _f(20_000, "replay capacity in transitions (all envs)", check="positive")
+    augment: bool = _f(
+        True,
+        "gridworld: learn each sampled transition turned by a random one of the square's 8 "
+        "rotations and mirrors, its action turned alike (the game plays the same turned)",
+        only="gridworld",
+        before=False,
+    )
     warmup_steps: int = _f(
         800, "env steps of uniformly random play before learning", check="not_negative"
     )
@@ -156,6 +163,13 @@ class DQNConfig:
         "train = mean reward of the last goal_window training episodes; eval = evaluation",
         ("train", "eval"),
         resumable=True,
+    )
+    train_goal: float = _f(
+        15.0,
+        "note when the mean reward of the last goal_window training episodes first reaches "
+        "this (the lab's goal), without stopping; 0 = none",
+        resumable=True,
+        before=0.0,
     )
     goal_window: int = _f(
         50, "training episodes averaged by the train goal", check="positive", resumable=True
@@ -293,6 +307,7 @@ def with_algo(config: DQNConfig, algo: str) -> DQNConfig:
 # per episode (1,000 episodes = 50,000 steps); Adam 1e-4, MSE, gamma 0.99, replay 50,000.
 LAB = DQNConfig(
     num_envs=1,
+    augment=False,
     network="lab",
     double=False,
     dueling=False,
@@ -360,6 +375,7 @@ ATARI = DQNConfig(
     eval_epsilon=0.01,
     goal=2_500.0,
     goal_metric="eval",
+    train_goal=0.0,
     goal_window=100,
     max_steps=2_500_000,
     checkpoint_every_steps=500_000,

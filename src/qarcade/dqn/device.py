@@ -244,9 +244,11 @@ class FramesMirror:
 def mirror_replay(config: DQNConfig, replay, learner, log) -> None:
     """On a GPU with ``replay_on_device``, mirror the replay's frames there and let the learner
     gather its batches from them; elsewhere, or when they take more than half the GPU's free
-    memory, or when the replay stores compact codes, batches keep carrying frames."""
+    memory, or when the replay stores compact codes or turns its batches (``augment``), batches
+    keep carrying frames."""
     device = learner.device
-    if not (config.replay_on_device and device.type == "cuda" and replay.codec is None):
+    host_only = replay.codec is not None or replay.symmetries is not None
+    if not (config.replay_on_device and device.type == "cuda") or host_only:
         return
     free, _ = torch.cuda.mem_get_info(device)
     if replay.frames.nbytes > free // 2:

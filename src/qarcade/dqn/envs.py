@@ -50,6 +50,9 @@ class EnvFactory:
     # evaluation envs when they differ from training ones (Atari: raw rewards); else make_vector
     make_eval_vector: Callable[[DQNConfig, int], gym.vector.VectorEnv] | None = None
     frames_per_step: Callable[[DQNConfig], float] | None = None  # emulator frames per env step
+    # (sources, actions) of the symmetries the game plays the same under, on the stored
+    # picture's cells (``ReplayBuffer``'s ``symmetries``), for ``augment``
+    symmetries: Callable[[DQNConfig], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def _gridworld_obs_type(config: DQNConfig) -> str:
@@ -97,6 +100,17 @@ def _gridworld_codec(config: DQNConfig) -> FrameCodec | None:
         return frames[:, first_pixel][:, :, first_pixel]  # (N, H, H, 3)
 
     return FrameCodec(encode, upscale, (cells, cells, 3), f"{cells}x{cells}x3 grids")
+
+
+def _gridworld_symmetries(config: DQNConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The square's symmetries on the picture the replay stores: the grid (the env's grid
+    observation, or the codec's code), else the 84x84 frame, whose cells are whole blocks of
+    pixels, so that turning its pixels turns its cells."""
+    from qarcade.envs.gridworld import FRAME_PX, PARTIAL_CELLS, symmetries
+
+    if _gridworld_obs_type(config) == "pixels" and not config.compact_replay:
+        return symmetries(FRAME_PX)
+    return symmetries(PARTIAL_CELLS if config.partial else config.grid_size + 2)
 
 
 def _atari_options(config: DQNConfig) -> dict:
@@ -174,7 +188,9 @@ def _mspacman_frames_per_step(config: DQNConfig) -> float:
 
 
 ENV_FACTORIES: dict[str, EnvFactory] = {
-    "gridworld": EnvFactory(_gridworld_vector, _gridworld_single, _gridworld_codec),
+    "gridworld": EnvFactory(
+        _gridworld_vector, _gridworld_single, _gridworld_codec, symmetries=_gridworld_symmetries
+    ),
     "mspacman": EnvFactory(
         _mspacman_vector,
         _mspacman_single,
@@ -190,6 +206,14 @@ def frame_codec(config: DQNConfig) -> FrameCodec | None:
     if not config.compact_replay or factory.frame_codec is None:
         return None
     return factory.frame_codec(config)
+
+
+def replay_symmetries(config: DQNConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """The symmetries the replay turns its batches by: the env's, when ``augment`` is on."""
+    factory = env_factory(config.env)
+    if not config.augment or factory.symmetries is None:
+        return None
+    return factory.symmetries(config)
 
 
 def register_env_factory(name: str, factory: EnvFactory) -> None:

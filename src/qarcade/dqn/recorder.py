@@ -132,6 +132,8 @@ class Recorder:
         if not math.isnan(counters.last_loss):
             writer.add_scalar("train/loss", counters.last_loss, counters.env_steps)
         full = len(self.recent) == config.goal_window
+        if config.train_goal and full and train_mean >= config.train_goal:
+            self._train_goal_reached(wall, train_mean)
         if config.goal_metric == "train" and full and train_mean >= config.goal:
             self._goal_reached(wall, train_mean)
         if self.bar is not None:
@@ -148,6 +150,27 @@ class Recorder:
             "goal_metric": self.config.goal_metric,
         }
         self.stop_reason = "goal"
+
+    def _train_goal_reached(self, wall: float, value: float) -> None:
+        """The training goal noted once, said in the log, and the run goes on."""
+        config, counters = self.config, self.counters
+        if counters.train_goal_reached is not None:
+            return
+        counters.train_goal_reached = {
+            "step": counters.env_steps,
+            "episode": counters.episodes,
+            "wall_seconds": round(wall, 3),
+            "value": round(value, 4),
+            "train_goal": config.train_goal,
+        }
+        if config.goal_metric == "train" and value >= config.goal:
+            return  # the run stops here and says so
+        with self.bar.external_write_mode() if self.bar is not None else contextlib.nullcontext():
+            self.log(
+                f"training goal {config.train_goal:g} reached at {counters.env_steps:,} env steps, "
+                f"{wall:.0f} s (mean reward of the last {config.goal_window} training episodes "
+                f"{value:.2f}); going on to the {config.goal_metric} goal {config.goal:g}"
+            )
 
     def evaluate(self, episodes: int, seed: int) -> dict:
         """Mean, std, min and max return of ``episodes`` played at ``eval_epsilon``."""
@@ -362,6 +385,8 @@ def run_summary(
         "goal_metric": config.goal_metric,
         "goal_reached": reached is not None,
         "goal_reached_at": reached,
+        "train_goal": config.train_goal or None,
+        "train_goal_reached_at": counters.train_goal_reached,
         "last_eval": counters.last_eval,
         "final_eval": final_eval,
         "device": str(learner.device),

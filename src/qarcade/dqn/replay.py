@@ -71,6 +71,7 @@ class Batch:
     next_obs: np.ndarray
     indices: np.ndarray  # (B,) logical slots, for tests and debugging
     envs: np.ndarray  # (B,) env columns
+    symmetry: np.ndarray  # (B,) the replay's symmetry each transition is turned by (0: as played)
 
     def learning_arrays(self) -> tuple[np.ndarray, ...]:
         """What a gradient step reads, in ``Learner.gradient_step``'s argument order."""
@@ -96,6 +97,7 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
         codec=None,
+        symmetries: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.slots = capacity // num_envs
         if self.slots < n_step + frame_stack + 2:
@@ -107,6 +109,13 @@ class ReplayBuffer:
         self.codec = codec  # FrameCodec or None: store codec.encode(frame), decode on read
         self.frame_shape = tuple(frame_shape)
         stored_shape = tuple(codec.code_shape) if codec else tuple(frame_shape)
+        # (sources (G, H*W), actions (G, A)) of an env whose game is the same turned (the
+        # gridworld's square): each sampled transition is seen under a random one of them, its
+        # stored picture's cells moved and its action mapped alike (``frames_at``,
+        # ``sample_slots``).
+        self.symmetries = symmetries
+        if symmetries is not None and symmetries[0].shape[1] != np.prod(stored_shape[:2]):
+            raise ValueError(f"symmetries of {symmetries[0].shape[1]} cells for {stored_shape}")
         shape = (self.slots, num_envs)
         self.frames = np.zeros(shape + stored_shape, dtype=frame_dtype)
         self.actions = np.zeros(shape, dtype=np.int64)
@@ -235,9 +244,16 @@ class ReplayBuffer:
         rows = np.mod(np.stack(columns[::-1], axis=1), self.slots)
         return rows * self.num_envs + env[:, None]
 
-    def frames_at(self, index: np.ndarray) -> np.ndarray:
-        """Frames (B, k, *frame), decoded, at indices (B, k) from ``stack_index``."""
+    def frames_at(self, index: np.ndarray, symmetry: np.ndarray | None = None) -> np.ndarray:
+        """Frames (B, k, *frame), decoded, at indices (B, k) from ``stack_index``; each row
+        turned by its ``symmetry`` (B,) when given."""
         stored = self.frames.reshape(-1, *self.frames.shape[2:])[index]  # (B, k, *stored)
+        if symmetry is not None:
+            b, k, h, w = stored.shape[:4]
+            cells = stored.reshape(b, k, h * w, *stored.shape[4:])
+            sources = self.symmetries[0][symmetry][:, None, :]  # (B, 1, H*W)
+            stored = cells[np.arange(b)[:, None, None], np.arange(k)[None, :, None], sources]
+            stored = stored.reshape(b, k, h, w, *stored.shape[3:])
         if self.codec is None:
             return stored
         b, k = index.shape
@@ -270,7 +286,8 @@ class ReplayBuffer:
 
     def gather(self, slots: Batch) -> Batch:
         """The batch ``slots`` (from ``sample_slots``) with its stacks' frames."""
-        both = self.frames_at(np.concatenate([slots.obs, slots.next_obs]))  # one gather
+        turned = None if self.symmetries is None else np.tile(slots.symmetry, 2)
+        both = self.frames_at(np.concatenate([slots.obs, slots.next_obs]), turned)  # one gather
         return replace(slots, obs=both[: len(slots.obs)], next_obs=both[len(slots.obs) :])
 
     def draw(self, count: int, batch_size: int, rng: np.random.Generator) -> list[Batch]:
@@ -312,14 +329,20 @@ class ReplayBuffer:
             self.gamma,
         )
         stacks = self.stack_index(np.concatenate([t, t + steps]), np.concatenate([env, env]))
+        actions = self.actions[np.mod(t, self.slots), env]
+        symmetry = np.zeros(batch_size, np.int64)
+        if self.symmetries is not None:
+            symmetry = rng.integers(0, len(self.symmetries[0]), size=batch_size)
+            actions = self.symmetries[1][symmetry, actions]
         return Batch(
             obs=stacks[:batch_size],
-            actions=self.actions[np.mod(t, self.slots), env],
+            actions=actions,
             returns=returns,
             discounts=discounts,
             next_obs=stacks[batch_size:],
             indices=t,
             envs=env,
+            symmetry=symmetry,
         )
 
     # --- checkpoint ---

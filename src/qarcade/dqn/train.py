@@ -40,7 +40,7 @@ from qarcade.dqn.device import (
     q_function,
     resolve_device,
 )
-from qarcade.dqn.envs import env_factory, frame_codec, make_vector
+from qarcade.dqn.envs import env_factory, frame_codec, make_vector, replay_symmetries
 from qarcade.dqn.learner import Learner, act, epsilon_at
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.recorder import Recorder, log_setup
@@ -187,4 +187,5 @@ def replay_for(config: DQNConfig, space: gym.spaces.Box) -> ReplayBuffer:
         config.n_step,
         config.gamma,
         codec=codec,
+        symmetries=replay_symmetries(config),
     )

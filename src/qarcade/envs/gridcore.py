@@ -20,6 +20,7 @@ whatever the copies beside it do: copy ``i`` of a vector env plays like a single
 
 from __future__ import annotations
 
+import itertools
 import operator
 
 import numpy as np
@@ -64,6 +65,33 @@ def move_table(size: int) -> np.ndarray:
     nx = np.clip(x[:, None] + ACTION_DXDY[:, 0], 0, size - 1)
     ny = np.clip(y[:, None] + ACTION_DXDY[:, 1], 0, size - 1)
     return ny * size + nx
+
+
+def symmetries(cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """The square's 8 symmetries (4 rotations, each mirrored or not), under which the game plays
+    the same: its walls, its moves and its uniform placements all look alike turned. On a
+    ``cells`` x ``cells`` picture (the bordered grid, or the partial window, which turns with the
+    world around the hero): ``sources`` (8, cells*cells) int64, the flat cell each cell of the
+    turned picture shows, and ``actions`` (8, 4) int64, the action that moves the hero in the
+    turned game as each action does in the original. The identity comes first."""
+    y, x = np.divmod(np.arange(cells * cells), cells)
+    sources, actions = [], []
+    for turn in itertools.product((False, True), repeat=3):
+        tx, ty = _turned(turn, x, y, cells - 1)
+        source = np.empty(cells * cells, np.int64)
+        source[ty * cells + tx] = y * cells + x
+        moves = np.stack(_turned(turn, ACTION_DXDY[:, 0], ACTION_DXDY[:, 1], 0), axis=1)
+        sources.append(source)
+        actions.append((moves[:, None] == ACTION_DXDY[None]).all(axis=2).argmax(axis=1))
+    return np.array(sources), np.array(actions)
+
+
+def _turned(turn: tuple[bool, bool, bool], x, y, last: int):
+    """(x, y) transposed, then mirrored along y and along x as ``turn`` says: positions with
+    ``last`` = cells - 1, moves with ``last`` = 0 (a mirror negates them)."""
+    transpose, flip_y, flip_x = turn
+    x, y = (y, x) if transpose else (x, y)
+    return (last - x if flip_x else x), (last - y if flip_y else y)
 
 
 def pixel_cells(cells: int, px: int = FRAME_PX) -> np.ndarray:

@@ -60,6 +60,7 @@ from qarcade.envs.gridcore import (
     move_table,
     partial_windows,
     pixel_cells,
+    symmetries,
     upscale,
 )
 from qarcade.errors import UserError
@@ -94,6 +95,7 @@ __all__ = [  # the core's public names stay importable from here
     "partial_windows",
     "pixel_cells",
     "play_actions",
+    "symmetries",
     "upscale",
 ]
 
