@@ -102,14 +102,14 @@ def test_a_spent_budget_keeps_the_final_evaluation_it_had(tmp_path, monkeypatch)
     config = tiny(max_steps=200, final_eval_episodes=4)
     first = train(config, tmp_path / "run", **QUIET)
     played = []
-    monkeypatch.setattr(recorder, "evaluate", lambda *a, **k: played.append(a) or [0.0])
+    monkeypatch.setattr(recorder, "play", lambda *a, **k: played.append(a) or [0.0])
     again = train(config, tmp_path / "run", resume=True, **QUIET)
     assert not played  # nothing trained since: the agent is not evaluated again
     assert again["final_eval"] == first["final_eval"] and again["env_steps"] == 200
 
 
 def test_a_resume_with_another_goal_does_not_report_the_old_one_as_reached(tmp_path):
-    low = tiny(goal=-100.0, goal_window=1, max_steps=2000)
+    low = tiny(goal=-100.0, goal_metric="train", goal_window=1, max_steps=2000)
     reached = train(low, tmp_path / "run", **QUIET)
     assert reached["stop_reason"] == "goal" and reached["goal_reached_at"]["goal"] == -100.0
     high = dataclasses.replace(low, goal=1000.0, max_steps=reached["env_steps"] + 100)
@@ -339,9 +339,14 @@ def test_periodic_evaluations_are_recorded_and_said_and_can_stop_the_run(tmp_pat
     assert len(lines) == 4 and f"mean {last:.2f} over 3 episodes" in lines[-1]
     assert summary["last_eval"]["step"] == evaluations["step"].iloc[-1]
     assert summary["stop_reason"] == "max_steps"
-    # a goal the first evaluation reaches stops the run there
+    # a goal the first evaluation reaches stops the run there, if no more of its episodes than
+    # goal_max_stuck allows ended stuck (this barely trained agent's often do)
+    stuck = [int(line.split(", ")[-1].split()[0]) if "stuck" in line else 0 for line in lines]
+    assert all(stuck) and summary["last_eval"]["stuck"] == stuck[-1]
     low = dataclasses.replace(config, goal=evaluations["mean"].min() - 1.0)
-    stopped = train(low, tmp_path / "goal", **QUIET)
+    blocked = train(low, tmp_path / "stuck", **QUIET)
+    assert blocked["stop_reason"] == "max_steps"
+    stopped = train(dataclasses.replace(low, goal_max_stuck=1.0), tmp_path / "goal", **QUIET)
     assert stopped["stop_reason"] == "goal" and stopped["env_steps"] < 200
     assert stopped["goal_reached_at"]["step"] == stopped["env_steps"]
 
@@ -418,3 +423,27 @@ def test_a_run_saved_before_newer_fields_resumes_as_it_was_trained(tmp_path):
     assert all(getattr(config, name) == value for name, value in old.items())
     summary = train(config, tmp_path / "old", resume=True, **QUIET)  # the pixel replay loads
     assert summary["env_steps"] == 300 and summary["precision"] == "float32"
+
+
+def test_evaluation_counts_the_episodes_that_end_stuck():
+    """A hero always walking up ends every episode against the wall: stuck. One that steps up
+    and down in turn ends stuck too (two cells); random play almost never does."""
+    from qarcade.dqn.evaluate import play
+
+    config = tiny(grid_size=5)
+
+    def always_up(stacks):
+        return np.tile([1.0, 0.0, 0.0, 0.0], (len(stacks), 1))
+
+    turn = {"up": True}
+
+    def up_and_down(stacks):
+        turn["up"] = not turn["up"]
+        return np.tile(
+            [1.0, 0.0, 0.0, 0.0] if turn["up"] else [0.0, 1.0, 0.0, 0.0], (len(stacks), 1)
+        )
+
+    up = play(always_up, config, 12, seed=5)
+    assert up.stuck.all() and len(up.returns) == 12
+    assert play(up_and_down, config, 12, seed=5).stuck.mean() > 0.5
+    assert play(always_up, config, 40, epsilon=1.0, seed=5).stuck.mean() < 0.1

@@ -1,15 +1,20 @@
 """Greedy (or epsilon-greedy) evaluation of a Q-network, and a video of one played episode.
 
 Evaluation plays ``episodes`` whole episodes on a vector env: each copy plays a fixed quota, so
-short episodes are not over-represented. Frames are stacked exactly as the replay stacks them
-(an episode's first frame fills the stack). Evaluation envs are the factory's own where it has
-them: Atari's return the raw game score and play whole games (all lives, up to 108k frames).
+short episodes are not over-represented. It also counts the episodes that ended stuck: the last
+``STUCK_STEPS`` steps scored nothing and showed at most 2 different observations (a greedy
+gridworld hero stepping back and forth, or into a wall, until the episode is cut). Frames are
+stacked exactly as the replay stacks them (an episode's first frame fills the stack). Evaluation
+envs are the factory's own where it has them: Atari's return the raw game score and play whole
+games (all lives, up to 108k frames).
 """
 
 from __future__ import annotations
 
 import sys
+from collections import deque
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,6 +27,34 @@ from qarcade.dqn.learner import epsilon_greedy
 from qarcade.dqn.networks import QNetwork, network_for, to_device
 from qarcade.errors import UserError
 from qarcade.runs import RunDir
+
+STUCK_STEPS = 10
+
+
+class Played(NamedTuple):
+    returns: np.ndarray  # (episodes,)
+    stuck: np.ndarray  # (episodes,) bool: ended stuck (``STUCK_STEPS``)
+
+
+class StuckWatch:
+    """Per env, the observations and rewards of the episode's last ``STUCK_STEPS`` steps."""
+
+    def __init__(self, frames: np.ndarray):
+        self.seen = [deque([f.tobytes()], maxlen=STUCK_STEPS + 1) for f in frames]
+        self.scored = [deque(maxlen=STUCK_STEPS) for _ in frames]
+
+    def push(self, frames: np.ndarray, rewards: np.ndarray, new_episode: np.ndarray) -> None:
+        for e, frame in enumerate(frames):
+            if new_episode[e]:
+                self.seen[e].clear()
+                self.scored[e].clear()
+            else:
+                self.scored[e].append(rewards[e] != 0)
+            self.seen[e].append(frame.tobytes())
+
+    def stuck(self, e: int) -> bool:
+        seen, scored = self.seen[e], self.scored[e]
+        return len(scored) == STUCK_STEPS and not any(scored) and len(set(seen)) <= 2
 
 
 class FrameStacker:
@@ -47,31 +80,49 @@ def evaluate(
     max_envs: int = 32,
 ) -> np.ndarray:
     """Returns (episodes,) of ``episodes`` played with epsilon-greedy actions on Q."""
+    return play(q, config, episodes, epsilon=epsilon, seed=seed, max_envs=max_envs).returns
+
+
+def play(
+    q: QFunction,
+    config: DQNConfig,
+    episodes: int,
+    *,
+    epsilon: float = 0.0,
+    seed: int = 0,
+    max_envs: int = 32,
+) -> Played:
+    """``episodes`` played with epsilon-greedy actions on Q: their returns and which ended stuck."""
     num_envs = min(episodes, max_envs)
     quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
     rng = np.random.default_rng(seed)
     envs = make_vector(config, num_envs, evaluation=True)
     frames, _ = envs.reset(seed=seed)
     stacker = FrameStacker(frames, config.frame_stack)
+    watch = StuckWatch(frames)
     running = np.zeros(num_envs)
     done_before = np.zeros(num_envs, bool)  # the previous step ended an episode
     returns: list[list[float]] = [[] for _ in range(num_envs)]
+    stuck: list[list[bool]] = [[] for _ in range(num_envs)]
     played = np.zeros(num_envs, np.int64)
     while (played < quota).any():
         actions = epsilon_greedy(q(stacker.stacks), epsilon, rng)
         frames, rewards, terminated, truncated, _ = envs.step(actions)
         live = ~done_before  # a step after an episode end only resets
         running += rewards * live
+        watch.push(frames, rewards, new_episode=done_before)
         ended = (terminated | truncated) & live
         for e in np.flatnonzero(ended):
             if played[e] < quota[e]:
                 returns[e].append(float(running[e]))
+                stuck[e].append(watch.stuck(e))
             played[e] += 1
         running[ended] = 0.0
         stacker.push(frames, new_episode=done_before)
         done_before = ended
     envs.close()
-    return np.array([r for per_env in returns for r in per_env])
+    flat = [r for per_env in returns for r in per_env]
+    return Played(np.array(flat), np.array([s for per_env in stuck for s in per_env], bool))
 
 
 def record_episode(
@@ -94,14 +145,17 @@ def record_episode(
     return shown, total
 
 
-def summarize(returns: np.ndarray) -> dict:
-    return {
+def summarize(returns: np.ndarray, stuck: np.ndarray | None = None) -> dict:
+    summary = {
         "episodes": int(len(returns)),
         "mean": float(np.mean(returns)),
         "std": float(np.std(returns)),
         "min": float(np.min(returns)),
         "max": float(np.max(returns)),
     }
+    if stuck is not None:
+        summary["stuck"] = int(np.sum(stuck))
+    return summary
 
 
 def load_trained(
@@ -155,7 +209,7 @@ def evaluate_run(
     config, network = load_trained(run_dir, torch_device, trust_checkpoint)
     epsilon = config.eval_epsilon if epsilon is None else epsilon
     q = q_function(network, torch_device, cuda_graph=config.cuda_graph)
-    result = {**summarize(evaluate(q, config, episodes, epsilon=epsilon, seed=seed))}
+    result = summarize(*play(q, config, episodes, epsilon=epsilon, seed=seed))
     result.update(epsilon=epsilon, run_dir=str(run_dir), env=config.env, algo=config.algo)
     if video is not None:
         result["video"] = str(video)

@@ -30,7 +30,7 @@ import torch
 from qarcade.dqn.checkpoint import Counters
 from qarcade.dqn.config import DQNConfig, shown_fields
 from qarcade.dqn.envs import env_factory
-from qarcade.dqn.evaluate import evaluate, summarize, write_episode_video
+from qarcade.dqn.evaluate import play, summarize, write_episode_video
 from qarcade.runs import CURVE, EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
 
 
@@ -173,12 +173,13 @@ class Recorder:
             )
 
     def evaluate(self, episodes: int, seed: int) -> dict:
-        """Mean, std, min and max return of ``episodes`` played at ``eval_epsilon``."""
+        """Mean, std, min and max return of ``episodes`` played at ``eval_epsilon``, and how
+        many ended stuck."""
         config, online = self.config, self.learner.online
         online.eval()
-        returns = evaluate(self.q_online, config, episodes, epsilon=config.eval_epsilon, seed=seed)
+        played = play(self.q_online, config, episodes, epsilon=config.eval_epsilon, seed=seed)
         online.train()
-        return summarize(returns)
+        return summarize(*played)
 
     def _periodic_evaluation(self) -> None:
         config, counters = self.config, self.counters
@@ -191,7 +192,8 @@ class Recorder:
         self.writer.add_scalar("eval/mean_reward", result["mean"], counters.env_steps)
         with self.bar.external_write_mode() if self.bar is not None else contextlib.nullcontext():
             self.log(evaluation_line(config, counters.env_steps, result, wall))
-        if config.goal_metric == "eval" and result["mean"] >= config.goal:
+        stuck_ok = result["stuck"] <= config.goal_max_stuck * result["episodes"]
+        if config.goal_metric == "eval" and result["mean"] >= config.goal and stuck_ok:
             self._goal_reached(wall, result["mean"])
 
     def checkpoint(self) -> None:
@@ -357,6 +359,7 @@ def evaluation_line(config: DQNConfig, env_steps: int, result: dict, wall: float
     return (
         f"evaluation at {env_steps:,} env steps{trained}, {wall:.0f} s: mean {result['mean']:.2f}"
         f" over {result['episodes']} episodes (min {result['min']:g}, max {result['max']:g})"
+        + (f", {result['stuck']} stuck" if result.get("stuck") else "")
     )
 
 
