@@ -41,11 +41,12 @@ def check_output(
         raise UserError(f"cannot write the {what} {path.name!r}: its name must end in {listed}")
     folder = path.parent
     name_max = _limit(folder, "PC_NAME_MAX", 255)
-    if len(os.fsencode(path.name)) > name_max:
-        raise UserError(
-            f"the {what}'s name is {len(os.fsencode(path.name))} bytes, more than the "
-            f"{name_max} this file system allows"
-        )
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UserError(
+                f"cannot write the {what}: a name in its path is {len(os.fsencode(part))} "
+                f"bytes, more than the {name_max} this file system allows"
+            )
     if len(os.fsencode(os.path.abspath(text))) >= _limit(folder, "PC_PATH_MAX", 4096):
         raise UserError(f"the {what}'s path is longer than this system allows")
     if not folder.is_dir():
@@ -73,11 +74,7 @@ def check_output(
 def check_folder(path: str | Path, what: str = "output folder") -> Path:
     """``path`` as a folder that exists or can be made (its parents too), or a UserError."""
     path = Path(os.fspath(path) or ".")
-    if path.exists() and not path.is_dir():
-        raise UserError(f"cannot use {path} as the {what}: it is a file")
-    existing = next(where for where in (path, *path.parents) if where.exists())
-    if not existing.is_dir():
-        raise UserError(f"cannot make the {what} {path}: {existing} is a file")
+    existing = next(where for where in (path, *path.parents) if _exists(where))
     name_max = _limit(existing, "PC_NAME_MAX", 255)
     for part in path.parts:
         if len(os.fsencode(part)) > name_max:
@@ -85,6 +82,9 @@ def check_folder(path: str | Path, what: str = "output folder") -> Path:
                 f"cannot make the {what} {path}: a name of {len(os.fsencode(part))} bytes, "
                 f"more than the {name_max} this file system allows"
             )
+    if not existing.is_dir():
+        what_is = "it is a file" if existing == path else f"{existing} is a file"
+        raise UserError(f"cannot make the {what} {path}: {what_is}")
     try:
         fd, probe = tempfile.mkstemp(prefix=".qarcade-", suffix=".tmp", dir=existing)
     except OSError as error:
@@ -123,10 +123,18 @@ def _umask() -> int:
     return mask
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where the path cannot even be asked about (a name too long)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _limit(folder: Path, name: str, default: int) -> int:
     """The file system's limit ``name`` where ``folder`` (or its nearest existing parent) is."""
     for where in (folder, *folder.parents):
-        if where.exists():
+        if _exists(where):
             try:
                 return os.pathconf(where, name)
             except (OSError, ValueError):

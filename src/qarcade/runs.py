@@ -218,7 +218,17 @@ class RunDir:
     def truncate_metrics(self, episodes: int, evaluations: int) -> None:
         """Drop rows written after the checkpoint (a crash between checkpoint and exit)."""
         for name, keep in ((METRICS, episodes), (EVALUATIONS, evaluations)):
-            lines = (self / name).read_text().splitlines(keepends=True)
+            try:
+                lines = (self / name).read_text(encoding="utf-8").splitlines(keepends=True)
+            except FileNotFoundError:
+                raise UserError(f"{self.path} has no {name}: the run cannot go on") from None
+            except (OSError, ValueError) as error:  # not UTF-8 text
+                raise UserError(f"cannot read {self / name}: {error}") from None
+            if len(lines) - 1 < keep:
+                raise UserError(
+                    f"{self / name} holds {max(len(lines) - 1, 0)} rows but the checkpoint "
+                    f"counts {keep}: the run cannot go on"
+                )
             if len(lines) - 1 > keep:
                 atomic_write_bytes(self / name, "".join(lines[: keep + 1]).encode())
 

@@ -159,7 +159,11 @@ def load_spec_file(path: str | Path) -> dict:
 def read_spec(sweep_dir: str | Path) -> SweepSpec:
     """The spec a sweep directory was started with."""
     path = Path(sweep_dir) / SPEC_FILE
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long to look up
+        found = False
+    if not found:
         raise UserError(f"{sweep_dir} is not a qarcade sweep directory (no {SPEC_FILE})")
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
@@ -295,11 +299,13 @@ def run_sweep(
     gives the trials, each trial's run directory says whether it is done (``summary.json``)
     or where it stopped (its checkpoint), and the trials not done run again as new Tune trials.
     """
+    from qarcade.outfiles import check_folder
+
     sweep_dir = Path(sweep_dir).resolve()
     spec_path = sweep_dir / SPEC_FILE
     if resume:
         spec = read_spec(sweep_dir)
-    elif spec_path.exists():
+    elif check_folder(sweep_dir, "sweep directory") and spec_path.exists():
         raise UserError(f"{sweep_dir} already holds a sweep: use --resume, or another --out")
     trials = check_sweep(
         spec,
@@ -380,7 +386,6 @@ def check_sweep(
     trials, an env qarcade does not know, a trial config that cannot work, resources this
     machine lacks, a cluster address that does not answer, an --out that cannot be made."""
     from qarcade.dqn.envs import env_factory
-    from qarcade.outfiles import check_folder
 
     count = spec.trial_count()
     if count > max_trials:
@@ -389,8 +394,6 @@ def check_sweep(
             f"or num_samples, or pass --max-trials {count}"
         )
     env_factory(spec.env)  # an unknown env fails here, not in every trial
-    if not resume:
-        check_folder(sweep_dir, "sweep directory")
     trials = expand_trials(spec, sweep_dir)  # every trial's config checked
     if not (0 < cpus_per_trial < math.inf):
         raise UserError(f"--cpus-per-trial must be positive, got {cpus_per_trial}")
