@@ -200,6 +200,13 @@ class DQNConfig:
         check="not_negative",
         resumable=True,
     )
+    checkpoint_every_minutes: float = _f(
+        5.0,
+        "minutes of training between checkpoints, besides checkpoint_every_steps (0 = none): "
+        "a crash loses at most this much",
+        check="not_negative",
+        resumable=True,
+    )
     video: bool = _f(True, "record a greedy episode as video.mp4 at the end", resumable=True)
     # --- machine ---
     seed: int = _f(0, "seed of every random generator", check="not_negative")
