@@ -322,3 +322,33 @@ def test_a_damaged_sweep_state_is_one_line(monkeypatch, capsys, tmp_path):
         (out / "sweep.json").write_text(text)
         err = _sweep_cli(monkeypatch, capsys, "--resume", str(out))
         assert str(out) in err
+
+
+def test_a_trial_holds_its_run_directory_lock(monkeypatch, tmp_path):
+    """A trial trains through ``train``, which takes RUN_DIR/.lock: a second worker on the same
+    trial (or a user's resume of it) is refused, and a trial's report names its run."""
+    import types
+
+    from qarcade.runs import RunDir
+    from qarcade.sweep import _run_trial
+
+    reported = []
+    tune = types.SimpleNamespace(report=reported.append)
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(tune=tune))
+    monkeypatch.setitem(sys.modules, "ray.tune", tune)
+    spec = SweepSpec(
+        algos=("dqn",),
+        seeds=1,
+        fixed={"max_steps": 100, "network": "tiny", "grid_size": 3, "num_envs": 2,
+               "buffer_size": 400, "warmup_steps": 40, "final_eval_episodes": 1,
+               "torch_threads": 1},
+    )  # fmt: skip
+    (trial,) = expand_trials(spec, tmp_path)
+    run_dir = Path(trial["run_dir"])
+    RunDir.create(run_dir, trial["config"]).close()  # a trial stopped before its checkpoint
+    holder = RunDir.open(run_dir, write=True)  # another worker on it
+    with pytest.raises(UserError, match=f"being written by process {os.getpid()}"):
+        _run_trial({"trial": trial})
+    holder.close()
+    _run_trial({"trial": trial})
+    assert reported and reported[-1]["env_steps"] >= 100

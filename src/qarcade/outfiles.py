@@ -100,7 +100,10 @@ def writing(path: str | Path, what: str = "output") -> Iterator[Path]:
     write to; renamed to ``path`` when the block ends, removed when it fails (a UserError that
     says so; an interrupt passes through after the removal)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".qarcade-", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".qarcade-", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as error:  # the folder went away or became read-only since the check
+        raise UserError(f"cannot write the {what} {path}: {_reason(error)}") from None
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -290,7 +290,7 @@ def check_config(config: DQNConfig) -> None:
     An integer given for a float field becomes a float."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        accepts, kind = _TYPES[f.type]
+        accepts, kind = _TYPES.get(f.type, (lambda v: True, ""))  # another type: its own checks
         if not accepts(value):
             raise UserError(f"{f.name} must be {kind}, got {value!r}")
         if f.type == "int" and not -INT64 < value < INT64:
