@@ -426,7 +426,6 @@ def test_a_resume_of_a_run_whose_metrics_are_gone_says_so(run_dir, tmp_path):
         (["train", "gridworld", "--torch-threads", "100000000"], "torch_threads must be 0"),
         (["sweep", "gridworld", "--address", "127.0.0.1:1"], "nothing answers"),
         (["play", "gridworld", "--seed", "1"], "not a terminal"),
-        (["eval", "RUN", "--video", "/proc/x.gif"], "cannot write the video"),
     ],
 )
 def test_what_could_abort_or_hang_a_process_is_one_line(run_dir, tmp_path, args, message):

@@ -242,7 +242,7 @@ def _sweep_cli(monkeypatch, capsys, *args):
         ("[grid]\ngamma = 0.9", "non-empty list"),
         ('[grid]\ngamma = ["high"]', "gamma must be a number, got 'high'"),
         ("[fixed]\nnum_envs = true", "num_envs must be an integer, got True"),
-        ("[fixed]\nlearning_rate = inf", "learning_rate must be positive and finite"),
+        ("[fixed]\nlearning_rate = inf", "learning_rate must be a finite number"),
         ("seeds = 100000000", "400,000,000 trials, more than 1,000"),
     ],
 )

@@ -27,12 +27,12 @@ MAX_THREADS = 4 * max(os.cpu_count() or 1, 16)
 # A frame stack is a handful of recent frames (DQN's is 4); far more multiplies every batch.
 MAX_FRAME_STACK = 32
 
-# What ``check`` may say of a numeric field: (test, how the error describes the range). Every
-# integer also fits numpy's and torch's int64 (``check_config``); a float's test refuses NaN and
-# infinity unless it says otherwise (a learning rate of inf makes every weight NaN).
+# What ``check`` may say of a numeric field: (test, how the error describes the range). Besides,
+# ``check_config`` keeps every integer within numpy's and torch's int64 and every float finite
+# but where the check is "goal" (a learning rate of inf makes every weight NaN).
 CHECKS = {
-    "positive": (lambda v: 0 < v < math.inf, "must be positive and finite"),
-    "not_negative": (lambda v: 0 <= v < math.inf, "must be 0 or more and finite"),
+    "positive": (lambda v: v > 0, "must be positive"),
+    "not_negative": (lambda v: v >= 0, "must be 0 or more"),
     "unit": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     "tau": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
     "goal": (lambda v: -math.inf < v <= math.inf, "must be a number (inf: no goal)"),
@@ -301,6 +301,8 @@ def check_config(config: DQNConfig) -> None:
             except OverflowError:
                 raise UserError(f"{f.name} is too large, got {value}") from None
             object.__setattr__(config, f.name, value)  # frozen: the one place it is set
+        if f.type == "float" and not math.isfinite(value) and f.metadata["check"] != "goal":
+            raise UserError(f"{f.name} must be a finite number, got {value}")
         choices = f.metadata["choices"]
         if choices and value not in choices:
             raise UserError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
