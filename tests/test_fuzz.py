@@ -452,3 +452,46 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert done.stdout.startswith("The lab's MDP") and done.stdout.count("\n") == 1
     assert done.stderr == "", done.stderr
     assert done.returncode in (0, 141)
+
+
+# --- sweep files: any TOML value under any key ---
+
+TOML_VALUES = [
+    "5", "-1", "0", "true", '"three"', '"dqn"', "[]", '["dqn", "d3qn"]', "[1, 2]", "nan", "inf",
+    "1.5", "1979-05-27", '{choice = []}', "{randint = [5, 5]}", "{randint = [1, 3]}",
+    "{loguniform = [-1, 1]}", "{loguniform = [1e-4, 1e-2]}", "{uniform = [0.1, 0.9]}",
+    "{uniform = [1]}", '{normal = [0, 1]}', "[[1]]", "100000000", str(2**63),
+]  # fmt: skip
+SPEC_KEYS = ["env", "algos", "seeds", "preset", "num_samples", "sample_seed", "colour"]
+FIELD_KEYS = ["gamma", "learning_rate", "num_envs", "network", "seed", "max_steps", "nope"]
+
+
+def random_sweep_file(rng) -> str:
+    lines = ['env = "gridworld"'] if rng.random() < 0.8 else []
+    for key in rng.choice(SPEC_KEYS, size=int(rng.integers(0, 3)), replace=False):
+        if key != "env" or not lines:
+            lines.append(f"{key} = {rng.choice(TOML_VALUES)}")
+    for section in ("fixed", "grid", "random"):
+        if rng.random() < 0.5:
+            lines.append(f"[{section}]")
+            for key in rng.choice(FIELD_KEYS, size=int(rng.integers(1, 3)), replace=False):
+                lines.append(f"{key} = {rng.choice(TOML_VALUES)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_fuzzed_sweep_files_are_refused_in_one_line_or_reach_ray(tmp_path, monkeypatch):
+    """Ray is made unimportable: a file that passes every check ends at 'pip install'."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    rng = np.random.default_rng(SEED)
+    failures, outcomes = [], {"refused": 0, "passed every check": 0}
+    for i in range(150):
+        path = tmp_path / f"sweep{i}.toml"
+        path.write_text(random_sweep_file(rng))
+        code, _, err, escaped = invoke(["sweep", "--file", str(path), "--out", str(tmp_path / "s")])
+        problem = one_line_or_success([], code, err, escaped)
+        if problem or code != 2:
+            failures.append(f"{path.read_text()!r}\n    {problem or err}")
+        outcomes["passed every check" if "pip install" in err else "refused"] += 1
+    assert not failures, "\n".join(failures)
+    assert outcomes["refused"] > 50 and outcomes["passed every check"] > 5, outcomes
+    assert not (tmp_path / "s").exists()
