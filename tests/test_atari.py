@@ -336,7 +336,7 @@ def test_play_command_actions_json_matches_the_library(capsys):
     [
         (["preprocess", "pong", "--out", "x.png"], "unknown game 'pong'; known: mspacman"),
         (["preprocess", "mspacman", "--out", "/no/such/dir/x.png"], "does not exist"),
-        (["preprocess", "mspacman", "--out", "frames.txt"], "use one of .png"),
+        (["preprocess", "mspacman", "--out", "frames.txt"], "must end in .png"),
         (["play", "mspacman", "--actions", "0,3,12"], "action 12 is not one of"),
         (["play", "mspacman", "--actions", "0,left"], "comma-separated integers"),
         (["play", "mspacman", "--random", "5", "--actions", "1"], "--actions or --random"),

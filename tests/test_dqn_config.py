@@ -73,3 +73,65 @@ def test_a_preset_for_another_env_is_refused_in_one_line():
     with pytest.raises(UserError, match="for mspacman use atari or atari-lab"):
         build_config("lab", None, {"env": "mspacman"})
     assert build_config("atari-lab", None, {"env": "mspacman"}).env == "mspacman"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--seed", "18446744073709551616"], "seed must be below 2^63"),
+        (["--goal-window", str(2**64)], "goal_window must be below 2^63"),
+        (["--batch-size", "1000000000"], "batch_size 1,000,000,000 is more than the replay"),
+        (["--frame-stack", "1000"], "frame_stack must be in 1..32"),
+        (["--torch-threads", "100000000"], "torch_threads must be 0 (one per free core) to"),
+        (["--learning-rate", "inf"], "learning_rate must be a finite number, got inf"),
+        (["--adam-eps", "nan"], "adam_eps must be a finite number, got nan"),
+        (["--max-minutes", "inf"], "max_minutes must be a finite number, got inf"),
+        (["--goal", "nan"], "goal must be a number"),
+        (["--goal=-inf"], "goal must be a number"),
+    ],
+)
+def test_the_issues_arguments_are_refused_before_work(capsys, tmp_path, flags, message):
+    from qarcade.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "gridworld", "--out", str(out), "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()  # refused before the run directory was made
+
+
+def test_a_cli_seed_is_below_2_63(capsys):
+    from qarcade.cli import main
+
+    for args in (["mdp"], ["play", "gridworld", "--actions", "3"], ["eval", "x"]):
+        with pytest.raises(SystemExit) as exit:
+            main([*args, "--seed", str(2**63)])
+        assert exit.value.code == 2
+        assert "[0, 2^63)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["play", "gridworld", "--actions", "3", "--fps", "0"])
+    assert "--fps: must be positive and finite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("gamma", "high", "gamma must be a number, got 'high'"),
+        ("gamma", [0.9], "gamma must be a number, got [0.9]"),
+        ("gamma", None, "gamma must be a number, got None"),
+        ("num_envs", True, "num_envs must be an integer, got True"),
+        ("num_envs", 2.0, "num_envs must be an integer, got 2.0"),
+        ("double", 1, "double must be true or false, got 1"),
+        ("network", 5, "network must be a string, got 5"),
+        ("learning_rate", 10**400, "learning_rate is too large"),
+    ],
+)
+def test_a_saved_config_of_the_wrong_types_is_one_line(field, value, message):
+    saved = {**DQNConfig().to_dict(), field: value}
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        DQNConfig.from_saved(saved)
+
+
+def test_an_integer_for_a_float_field_becomes_a_float():
+    config = DQNConfig.from_saved({**DQNConfig().to_dict(), "gamma": 0, "goal": 15})
+    assert type(config.gamma) is float and type(config.goal) is float

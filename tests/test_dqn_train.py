@@ -213,11 +213,11 @@ def test_eval_writes_a_video_of_one_episode(reference, tmp_path):
         (["train", "gridworld", "--out", "/dev/null/run"], "cannot make the run directory"),
         (["train", "gridworld", "--seed", "-5"], "seed must be 0 or more, got -5"),
         (["train", "gridworld", "--learning-rate", "-1"], "learning_rate must be positive"),
-        (["train", "gridworld", "--learning-rate", "nan"], "learning_rate must be positive"),
+        (["train", "gridworld", "--learning-rate", "nan"], "learning_rate must be a finite number"),
         (["train", "gridworld", "--max-minutes", "-1"], "max_minutes must be 0 or more"),
-        (["eval", ".", "--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
-        (["play", "mspacman", "--random", "3", "--seed", "-1"], "non-negative integer"),
-        (["explain", "mdp", "--seed", "-1"], "non-negative integer"),
+        (["eval", ".", "--seed", "-1"], "--seed: must be an integer in [0, 2^63), got -1"),
+        (["play", "mspacman", "--random", "3", "--seed", "-1"], "[0, 2^63)"),
+        (["explain", "mdp", "--seed", "-1"], "[0, 2^63)"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(args, message):

@@ -161,9 +161,9 @@ def test_value_maps_are_for_gridworld_runs(tmp_path):
 
 
 def test_figure_path_errors(tmp_path):
-    with pytest.raises(UserError, match="use one of"):
+    with pytest.raises(UserError, match="must end in .png, .pdf or .svg"):
         explain.check_figure_path(tmp_path / "values.txt")
-    with pytest.raises(UserError, match="no such directory"):
+    with pytest.raises(UserError, match="does not exist"):
         explain.check_figure_path(tmp_path / "missing" / "values.png")
 
 
@@ -300,8 +300,8 @@ def test_qarcade_plot(trained, tmp_path, capsys):
     "args, message",
     [
         (["explain", "no/such/run"], "no/such/run is not a directory"),
-        (["explain", "RUN", "--out", "values.txt"], "use one of .png, .pdf, .svg"),
-        (["explain", "mdp", "--out", "no/such/dir/q.png"], "no such directory"),
+        (["explain", "RUN", "--out", "values.txt"], "must end in .png, .pdf or .svg"),
+        (["explain", "mdp", "--out", "no/such/dir/q.png"], "does not exist"),
         (["plot", "RUN", "--label", "a", "--label", "b"], "one --label per run directory"),
         (["plot", "no/such/run"], "is not a directory"),
     ],

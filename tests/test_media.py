@@ -64,7 +64,7 @@ def test_other_extensions_are_a_clear_error(tmp_path, name):
 def test_bad_frames_are_a_clear_error(tmp_path):
     with pytest.raises(UserError, match=r"\(T, H, W, 3\)"):
         write_video(np.zeros((0, 84, 84, 3), np.uint8), tmp_path / "x.gif")
-    with pytest.raises(UserError, match="no such directory"):
+    with pytest.raises(UserError, match="does not exist"):
         write_video(distinct_frames(2), tmp_path / "missing" / "x.gif")
 
 

@@ -257,3 +257,26 @@ def test_nothing_is_written_through_a_symlink_in_a_run_directory(run, tmp_path):
     code, _, err = cli("train", "--resume", str(linked), "--max-steps", "300", "--no-progress")
     assert code == 2 and "symbolic link" in err and err.count("\n") == 1, err
     assert target.read_text() == "keep me"
+
+
+def test_long_runs_checkpoint_on_the_clock_and_short_ones_only_at_the_end(
+    run, tmp_path, monkeypatch
+):
+    saves = []
+    original = RunDir.save_checkpoint
+
+    def counted(self, state):
+        saves.append(state["counters"]["env_steps"])
+        original(self, state)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", counted)
+    train(tiny(max_steps=STEPS), tmp_path / "default", **QUIET)
+    assert saves == [STEPS]  # the default 5 minutes: a short run writes its final one only
+    saves.clear()
+    clock = tiny(max_steps=STEPS, checkpoint_every_minutes=1e-4)  # every 6 ms of training
+    train(clock, tmp_path / "clock", **QUIET)
+    # (at least 20 times a checkpoint's write apart: a few in a run of a second or two)
+    assert len(saves) >= 2 and saves == sorted(saves) and saves[-1] == STEPS, saves
+    assert all(0 < step < STEPS for step in saves[:-1]), saves
+    # a checkpoint changes nothing of what the run computes
+    pd.testing.assert_frame_equal(metrics(run), metrics(tmp_path / "clock"))

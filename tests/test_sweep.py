@@ -3,6 +3,7 @@ that is interrupted and resumed."""
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -124,6 +125,16 @@ TINY = (
 ).split()
 
 
+class _WritesAFile:
+    """Unpickling it creates ``path``: what code in a pickle could do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
 def _sweep(*args, **kwargs):
     command = [sys.executable, "-m", "qarcade.cli", "sweep", *args]
     env = {**os.environ, "RAY_DEDUP_LOGS": "0"}
@@ -164,6 +175,12 @@ def test_tiny_sweep_is_interrupted_and_resumed(tmp_path):
     assert "--resume" in output
     assert not (out / "trials" / "d3qn-seed1" / "summary.json").exists()
 
+    # a resume reads the sweep's own JSON state: a pickle planted where Ray Tune keeps its
+    # tuner state is never loaded
+    marker = tmp_path / "pwned"
+    for tuner in [*(out / "tune").rglob("tuner.pkl"), out / "tune" / "tune" / "tuner.pkl"]:
+        tuner.parent.mkdir(parents=True, exist_ok=True)
+        tuner.write_bytes(pickle.dumps(_WritesAFile(marker)))
     resumed = _sweep("--resume", str(out), "--json")
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
@@ -181,9 +198,157 @@ def test_tiny_sweep_is_interrupted_and_resumed(tmp_path):
     assert (out / "learning_curves.png").stat().st_size > 10_000
     finals = [entry["final_eval_iqm"] for entry in report.values()]
     assert all(np.isfinite(finals))
+    assert not marker.exists()
 
 
 def test_the_example_sweep_file_expands(tmp_path):
     example = Path(__file__).parents[1] / "examples" / "sweep_lr.toml"
     spec = SweepSpec(**load_spec_file(example))
     assert len(expand_trials(spec, tmp_path)) == 2 * 5 * 2 * 2
+
+
+# --- everything a sweep can be refused for is said before Ray starts ---
+
+
+def _sweep_cli(monkeypatch, capsys, *args):
+    """``qarcade sweep ARGS`` in this process, with Ray unimportable: a check that comes after
+    Ray would start says "pip install" instead of what it checks."""
+    from qarcade.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code = main(["sweep", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("algos = 5", "algos must be a list of algos, got 5"),
+        ('algos = "dqn"', "algos must be a list of algos"),
+        ('algos = [["dqn"]]', "unknown algo"),
+        ('seeds = "three"', "seeds must be a positive integer, got 'three'"),
+        ("seeds = true", "seeds must be a positive integer"),
+        ("num_samples = -1", "num_samples must be a positive integer"),
+        ("preset = [1]", "preset must be one of"),
+        ("fixed = 3", "fixed must be a table"),
+        ("[random]\ngamma = {choice = []}", "choice needs a non-empty list"),
+        ("[random]\nn_step = {randint = [5, 5]}", "low must be below high"),
+        ("[random]\nn_step = {randint = [1.5, 5]}", "two integers"),
+        ("[random]\nlearning_rate = {loguniform = [-1e-3, 1e-2]}", "must be above 0"),
+        ("[random]\ngamma = {uniform = [0.9, nan]}", "two finite numbers"),
+        ("[random]\ngamma = {uniform = 3}", "needs [low, high]"),
+        ("[grid]\ngamma = 0.9", "non-empty list"),
+        ('[grid]\ngamma = ["high"]', "gamma must be a number, got 'high'"),
+        ("[fixed]\nnum_envs = true", "num_envs must be an integer, got True"),
+        ("[fixed]\nlearning_rate = inf", "learning_rate must be a finite number"),
+        ("seeds = 100000000", "400,000,000 trials, more than 1,000"),
+    ],
+)
+def test_a_bad_sweep_file_is_one_line_naming_the_key(monkeypatch, capsys, tmp_path, text, message):
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'env = "gridworld"\n{text}\n')
+    err = _sweep_cli(monkeypatch, capsys, "--file", str(path), "--out", str(tmp_path / "s"))
+    assert message in err, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_binary_sweep_file_is_refused(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(bytes(range(256)))
+    err = _sweep_cli(monkeypatch, capsys, "--file", str(path))
+    assert "not a text file" in err
+
+
+def test_the_trial_cap_is_lifted_by_a_flag(monkeypatch, capsys, tmp_path):
+    out = str(tmp_path / "s")
+    err = _sweep_cli(monkeypatch, capsys, "gridworld", "--seeds", "1001", "--out", out)
+    assert "4,004 trials, more than 1,000" in err and "--max-trials 4004" in err
+    err = _sweep_cli(
+        monkeypatch, capsys, "gridworld", "--seeds", "1001", "--max-trials", "4004", "--out", out
+    )
+    assert "pip install" in err  # past every check: only the missing Ray stops it
+
+
+def test_an_unknown_env_gpus_that_are_missing_and_a_silent_address_are_refused(
+    monkeypatch, capsys, tmp_path
+):
+    import torch
+
+    out = str(tmp_path / "s")
+    err = _sweep_cli(monkeypatch, capsys, "pong", "--out", out)
+    assert "unknown env 'pong'" in err
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    err = _sweep_cli(monkeypatch, capsys, "gridworld", "--gpus-per-trial", "1", "--out", out)
+    assert "--gpus-per-trial 1, but Ray has no GPU" in err
+    err = _sweep_cli(monkeypatch, capsys, "gridworld", "--cpus-per-trial", "100000", "--out", out)
+    assert "--cpus-per-trial 100000, but Ray has" in err
+    started = time.monotonic()
+    err = _sweep_cli(monkeypatch, capsys, "gridworld", "--address", "127.0.0.1:1", "--out", out)
+    assert "nothing answers at 127.0.0.1:1" in err and time.monotonic() - started < 10
+    err = _sweep_cli(monkeypatch, capsys, "gridworld", "--address", "nowhere", "--out", out)
+    assert "HOST:PORT" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_address_that_never_answers_is_refused_within_the_timeout(monkeypatch):
+    import socket
+
+    from qarcade.sweep import check_address
+
+    def never(address, timeout):
+        time.sleep(min(timeout, 0.2))
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", never)
+    with pytest.raises(
+        UserError, match=r"nothing answers at 10.0.0.1:6379 within 0.2 s \(no answer"
+    ):
+        check_address("10.0.0.1:6379", timeout=0.2)
+
+
+def test_the_cli_cap_is_the_library_s():
+    from qarcade import sweep
+    from qarcade.cli import sweep as cli_sweep
+
+    assert cli_sweep.MAX_TRIALS == sweep.MAX_TRIALS
+
+
+def test_a_damaged_sweep_state_is_one_line(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    for text in ("{", '{"algos": 5}', "[1]", '{"algos": ["dqn"], "colour": 1}'):
+        (out / "sweep.json").write_text(text)
+        err = _sweep_cli(monkeypatch, capsys, "--resume", str(out))
+        assert str(out) in err
+
+
+def test_a_trial_holds_its_run_directory_lock(monkeypatch, tmp_path):
+    """A trial trains through ``train``, which takes RUN_DIR/.lock: a second worker on the same
+    trial (or a user's resume of it) is refused, and a trial's report names its run."""
+    import types
+
+    from qarcade.runs import RunDir
+    from qarcade.sweep import _run_trial
+
+    reported = []
+    tune = types.SimpleNamespace(report=reported.append)
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(tune=tune))
+    monkeypatch.setitem(sys.modules, "ray.tune", tune)
+    spec = SweepSpec(
+        algos=("dqn",),
+        seeds=1,
+        fixed={"max_steps": 100, "network": "tiny", "grid_size": 3, "num_envs": 2,
+               "buffer_size": 400, "warmup_steps": 40, "final_eval_episodes": 1,
+               "torch_threads": 1},
+    )  # fmt: skip
+    (trial,) = expand_trials(spec, tmp_path)
+    run_dir = Path(trial["run_dir"])
+    RunDir.create(run_dir, trial["config"]).close()  # a trial stopped before its checkpoint
+    holder = RunDir.open(run_dir, write=True)  # another worker on it
+    with pytest.raises(UserError, match=f"being written by process {os.getpid()}"):
+        _run_trial({"trial": trial})
+    holder.close()
+    _run_trial({"trial": trial})
+    assert reported and reported[-1]["env_steps"] >= 100

@@ -25,7 +25,7 @@ import numpy as np
 
 from qarcade.curves import learning_curves, plot_runs, run_label, smoothing_window  # noqa: F401
 from qarcade.errors import UserError
-from qarcade.media import FIGURE_SUFFIXES, check_figure_path, pyplot  # noqa: F401
+from qarcade.media import FIGURE_SUFFIXES, check_figure_path, pyplot, save_figure  # noqa: F401
 
 ARROW_DXDY = ((0, -1), (0, 1), (-1, 0), (1, 0))  # gridworld actions 0..3 as (dx, dy) on screen
 
@@ -267,7 +267,7 @@ def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
         fontsize=11,
     )
     fig.tight_layout()
-    fig.savefig(out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
@@ -361,7 +361,7 @@ def draw_q_convergence(conv: QConvergence, out: str | Path) -> Path:
     ax_m.grid(alpha=0.3)
     fig.suptitle(f"Q-learning on the lab's MDP (seed {conv.seed}) converging to Q*", fontsize=11)
     fig.tight_layout()
-    fig.savefig(out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qarcade.errors import UserError
+from qarcade.outfiles import check_output, writing
 
 # --- video ---
 # Frames are (T, H, W, 3) uint8 arrays (an episode's env.render() output). Each frame is shown
@@ -22,7 +22,7 @@ def _video_frames(frames, scale: int, fps: float):
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise UserError(f"a video needs frames of shape (T, H, W, 3), got {frames.shape}")
-    if not fps > 0 or int(scale) != scale or scale < 1:
+    if not 0 < fps < float("inf") or int(scale) != scale or scale < 1:
         raise UserError(f"a video needs fps > 0 and a whole scale >= 1, got {fps} and {scale}")
     frames = frames.astype(np.uint8, copy=False)
     if scale != 1:
@@ -41,27 +41,22 @@ def gif_bytes(frames, *, fps: float = 4.0, scale: int = 4) -> bytes:
 
 def write_video(frames, path, *, fps: float = 4.0, scale: int = 4):
     """Write ``frames`` to ``path``: .mp4 (H.264 through imageio-ffmpeg) or .gif; returns the
-    path. Any other extension is a UserError, raised before anything is written."""
-    from qarcade.errors import UserError
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
-        raise UserError(f"video file must end in .mp4 or .gif, got {path.name!r}")
-    if not path.parent.is_dir():
-        raise UserError(f"no such directory for the video: {path.parent}")
+    path. Any other extension, or a path that cannot be written (``outfiles.check_output``), is
+    a UserError raised before anything is written; a write cut short leaves no file."""
+    path = check_output(path, "video", suffixes=VIDEO_SUFFIXES)
     frames = _video_frames(frames, scale, fps)
-    if suffix == ".gif":
-        path.write_bytes(gif_bytes(frames, fps=fps, scale=1))
-        return path
-    import imageio.v2 as imageio
+    with writing(path, "video") as tmp:
+        if path.suffix.lower() == ".gif":
+            tmp.write_bytes(gif_bytes(frames, fps=fps, scale=1))
+            return path
+        import imageio.v2 as imageio
 
-    # yuv420p so every player opens it; quality 8 of 10 keeps the flat colours clean
-    with imageio.get_writer(
-        path, fps=fps, codec="libx264", pixelformat="yuv420p", quality=8, macro_block_size=1
-    ) as writer:
-        for frame in frames:
-            writer.append_data(frame)
+        # yuv420p so every player opens it; quality 8 of 10 keeps the flat colours clean
+        with imageio.get_writer(
+            tmp, fps=fps, codec="libx264", pixelformat="yuv420p", quality=8, macro_block_size=1
+        ) as writer:
+            for frame in frames:
+                writer.append_data(frame)
     return path
 
 
@@ -96,12 +91,13 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 def check_figure_path(out: str | Path) -> Path:
     """``out`` as a Path to write a figure to, or a UserError naming what is wrong with it."""
-    out = Path(out)
-    if out.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UserError(f"cannot draw {out.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
-    if not out.parent.is_dir():
-        raise UserError(f"no such directory for the figure: {out.parent}")
-    return out
+    return check_output(out, "figure", suffixes=FIGURE_SUFFIXES)
+
+
+def save_figure(fig, path, **kwargs) -> None:
+    """``fig.savefig(path)``, whole or not at all (``outfiles.writing``)."""
+    with writing(path, "figure") as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lower()[1:] or None, **kwargs)
 
 
 def pyplot():
@@ -172,7 +168,7 @@ def plot_curves_with_bands(curves, path, *, goal=None, xlabel="env steps", title
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 

@@ -197,9 +197,12 @@ class RunDir:
 
     def read_config(self) -> dict:
         try:
-            return json.loads((self / CONFIG).read_text())
-        except (OSError, json.JSONDecodeError) as error:
+            config = json.loads((self / CONFIG).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:  # not UTF-8 is a ValueError too
             raise UserError(f"cannot read {self / CONFIG}: {error}") from None
+        if not isinstance(config, dict):
+            raise UserError(f"{self / CONFIG} is damaged: not a JSON object")
+        return config
 
     # --- metrics ---
 
@@ -215,19 +218,44 @@ class RunDir:
     def truncate_metrics(self, episodes: int, evaluations: int) -> None:
         """Drop rows written after the checkpoint (a crash between checkpoint and exit)."""
         for name, keep in ((METRICS, episodes), (EVALUATIONS, evaluations)):
-            lines = (self / name).read_text().splitlines(keepends=True)
+            try:
+                lines = (self / name).read_text(encoding="utf-8").splitlines(keepends=True)
+            except FileNotFoundError:
+                raise UserError(f"{self.path} has no {name}: the run cannot go on") from None
+            except (OSError, ValueError) as error:  # not UTF-8 text
+                raise UserError(f"cannot read {self / name}: {error}") from None
+            if len(lines) - 1 < keep:
+                raise UserError(
+                    f"{self / name} holds {max(len(lines) - 1, 0)} rows but the checkpoint "
+                    f"counts {keep}: the run cannot go on"
+                )
             if len(lines) - 1 > keep:
                 atomic_write_bytes(self / name, "".join(lines[: keep + 1]).encode())
 
     def read_metrics(self):
-        import pandas as pd
-
-        return pd.read_csv(self / METRICS)
+        return self._read_table(METRICS, METRICS_COLUMNS)
 
     def read_evaluations(self):
+        return self._read_table(EVALUATIONS, EVAL_COLUMNS)
+
+    def _read_table(self, name: str, columns: tuple[str, ...]):
+        """A CSV of the run as a DataFrame with ``columns``, or a UserError naming what is
+        wrong with the file (missing, not UTF-8 text, not its columns, not numbers)."""
         import pandas as pd
 
-        return pd.read_csv(self / EVALUATIONS)
+        path = self / name
+        try:
+            table = pd.read_csv(path, encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{self.path} has no {name}") from None
+        except (OSError, ValueError, pd.errors.ParserError) as error:  # UnicodeDecodeError too
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(f"cannot read {path}: {message}") from None
+        if tuple(table.columns) != columns:
+            raise UserError(f"{path} is damaged: its columns are not {', '.join(columns)}")
+        if len(table) and not all(pd.api.types.is_numeric_dtype(t) for t in table.dtypes):
+            raise UserError(f"{path} is damaged: it holds values that are not numbers")
+        return table
 
     # --- summary ---
 
@@ -235,7 +263,15 @@ class RunDir:
         atomic_write_json(self / SUMMARY, summary)
 
     def read_summary(self) -> dict:
-        return json.loads((self / SUMMARY).read_text())
+        try:
+            summary = json.loads((self / SUMMARY).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{self.path} has no {SUMMARY} (the run has not ended)") from None
+        except (OSError, ValueError) as error:
+            raise UserError(f"cannot read {self / SUMMARY}: {error}") from None
+        if not isinstance(summary, dict):
+            raise UserError(f"{self / SUMMARY} is damaged: not a JSON object")
+        return summary
 
     # --- checkpoint ---
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from qarcade.errors import UserError
-
 _COMMANDS: list[tuple[str, str, Callable, Callable]] = []
 
 
@@ -29,18 +27,37 @@ def command(name: str, help: str):
     return register
 
 
+# Counts and seeds reach numpy and torch as 64-bit integers (torch.manual_seed overflows above).
+INT64 = 2**63
+
+
 def positive_int(text: str) -> int:
     value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    if not 0 < value < INT64:
+        raise argparse.ArgumentTypeError(f"must be a positive integer below 2^63, got {text}")
     return value
 
 
 def seed_int(text: str) -> int:
-    """A seed: numpy's and Gymnasium's seeds are non-negative integers."""
+    """A seed: non-negative (numpy's and Gymnasium's), below 2^63 (torch's)."""
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    if not 0 <= value < INT64:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2^63), got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A rate: positive and finite (a frame rate of 0 or inf cannot time a frame)."""
+    value = float(text)
+    if not 0.0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
+    return value
+
+
+def not_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more and finite, got {text}")
     return value
 
 
@@ -66,11 +83,12 @@ def seed_or_fresh(seed: int | None) -> int:
 
 
 def check_video_flag(video: str | None) -> None:
-    """--video must name an .mp4 or a .gif: said before anything is played."""
+    """--video must name an .mp4 or a .gif that can be written: said before anything is played."""
     from qarcade.media import VIDEO_SUFFIXES
+    from qarcade.outfiles import check_output
 
-    if video and not video.lower().endswith(VIDEO_SUFFIXES):
-        raise UserError(f"--video must end in .mp4 or .gif, got {video!r}")
+    if video is not None:
+        check_output(video, "video", suffixes=VIDEO_SUFFIXES)
 
 
 _FIELD_TYPES = {"bool": None, "int": int, "float": float, "str": str}

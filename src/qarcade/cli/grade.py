@@ -58,7 +58,10 @@ def _grade_arguments(parser):
 def run_grade(args) -> int:
     from qarcade.errors import UserError
     from qarcade.grading import runner
+    from qarcade.outfiles import check_output
 
+    if args.csv is not None:  # said now, not after an hour of grading
+        check_output(args.csv, "CSV file")
     graded, failed = [], 0
     for path in args.notebooks:
         try:
@@ -117,8 +120,10 @@ def table(result) -> str:
 
 def write_csv(path: str, results) -> None:
     """One row per notebook: notebook, score, total, then each question's points."""
+    from qarcade.outfiles import writing
+
     names = list(results[0].grades)
-    with open(path, "w", newline="", encoding="utf-8") as file:
+    with writing(path, "CSV file") as tmp, open(tmp, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(["notebook", "score", "total", *names])
         for result in results:

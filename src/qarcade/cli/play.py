@@ -10,6 +10,7 @@ from qarcade.cli.common import (
     check_video_flag,
     command,
     counted,
+    positive_float,
     positive_int,
     seed_int,
     seed_or_fresh,
@@ -36,7 +37,9 @@ def _play_arguments(parser):
     parser.add_argument("--video", metavar="FILE", help="write the episode to FILE (.mp4 or .gif)")
     parser.add_argument("--random", type=positive_int, metavar="N", help="mspacman: N random steps")
     parser.add_argument(
-        "--fps", type=float, help="video frames per second (default: gridworld 4, mspacman 15)"
+        "--fps",
+        type=positive_float,
+        help="video frames per second (default: gridworld 4, mspacman 15)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 

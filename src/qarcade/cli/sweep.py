@@ -7,8 +7,17 @@ from __future__ import annotations
 
 import sys
 
-from qarcade.cli.common import command, config_flags, config_overrides, positive_int
+from qarcade.cli.common import (
+    command,
+    config_flags,
+    config_overrides,
+    not_negative_float,
+    positive_float,
+    positive_int,
+)
 from qarcade.errors import UserError
+
+MAX_TRIALS = 1000  # qarcade.sweep.MAX_TRIALS, without importing numpy for --help
 
 
 def _sweep_arguments(parser):
@@ -29,9 +38,19 @@ def _sweep_arguments(parser):
     parser.add_argument(
         "--max-concurrent", type=positive_int, help="trials at once (default: as CPUs allow)"
     )
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial")
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray GPUs per trial")
+    parser.add_argument(
+        "--cpus-per-trial", type=positive_float, default=1.0, help="Ray CPUs per trial"
+    )
+    parser.add_argument(
+        "--gpus-per-trial", type=not_negative_float, default=0.0, help="Ray GPUs per trial"
+    )
     parser.add_argument("--address", help="join a running Ray cluster (e.g. auto or HOST:6379)")
+    parser.add_argument(
+        "--max-trials",
+        type=positive_int,
+        default=MAX_TRIALS,
+        help="refuse a sweep of more trials than this (each is a run directory)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     from qarcade.dqn.config import PRESETS
 
@@ -71,6 +90,7 @@ def _run_sweep(args) -> int:
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         address=args.address,
+        max_trials=args.max_trials,
         log=(lambda *a: None) if args.json else print,
     )
     unfinished = sum(entry["trials"] - entry["finished"] for entry in report.values())

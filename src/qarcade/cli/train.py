@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from qarcade.cli.common import (
+    check_video_flag,
     command,
     config_flags,
     config_overrides,
@@ -55,6 +56,7 @@ def _run_train(args) -> int:
     from qarcade.dqn.envs import env_factory
     from qarcade.dqn.recorder import default_run_dir
     from qarcade.dqn.train import train
+    from qarcade.outfiles import check_folder
 
     overrides = config_overrides(args)
     if args.resume:
@@ -70,7 +72,7 @@ def _run_train(args) -> int:
         env_factory(args.env)
         preset_name = getattr(args, "preset", None) or default_preset(args.env)
         config = build_config(preset_name, args.algo, {**overrides, "env": args.env})
-        run_dir = args.out or default_run_dir(config)
+        run_dir = check_folder(args.out or default_run_dir(config), "run directory")
     log = (lambda *a, **k: None) if args.json else print
     summary = train(
         config,
@@ -146,6 +148,7 @@ def _run_eval(args) -> int:
 
     from qarcade.dqn.evaluate import evaluate_run
 
+    check_video_flag(args.video)
     result = evaluate_run(
         args.run_dir,
         episodes=args.episodes,

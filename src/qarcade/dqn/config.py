@@ -14,17 +14,40 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from qarcade.errors import UserError
 
-# What ``check`` may say of a numeric field: (test, how the error describes the range).
+# More OpenMP threads than this only slow a run down, and far more abort libgomp: a few per
+# core, with room for a run configured on a bigger machine and resumed on this one.
+MAX_THREADS = 4 * max(os.cpu_count() or 1, 16)
+# A frame stack is a handful of recent frames (DQN's is 4); far more multiplies every batch.
+MAX_FRAME_STACK = 32
+
+# What ``check`` may say of a numeric field: (test, how the error describes the range). Besides,
+# ``check_config`` keeps every integer within numpy's and torch's int64 and every float finite
+# but where the check is "goal" (a learning rate of inf makes every weight NaN).
 CHECKS = {
     "positive": (lambda v: v > 0, "must be positive"),
     "not_negative": (lambda v: v >= 0, "must be 0 or more"),
     "unit": (lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     "tau": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+    "goal": (lambda v: -math.inf < v <= math.inf, "must be a number (inf: no goal)"),
+    "frames": (lambda v: 1 <= v <= MAX_FRAME_STACK, f"must be in 1..{MAX_FRAME_STACK}"),
+    "threads": (
+        lambda v: 0 <= v <= MAX_THREADS,
+        f"must be 0 (one per free core) to {MAX_THREADS} (a few per core)",
+    ),
+}
+INT64 = 2**63  # numpy's and torch's integers (torch.manual_seed, array sizes) stay below it
+_TYPES = {  # a field's type: (accepts, how the error names it)
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "float": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "str": (lambda v: isinstance(v, str), "a string"),
 }
 _NO_DEFAULT = object()
 
@@ -65,7 +88,7 @@ class DQNConfig:
         check="positive",
     )
     num_envs: int = _f(16, "environment copies stepped together", check="positive")
-    frame_stack: int = _f(1, "frames per observation, rebuilt by index", check="positive")
+    frame_stack: int = _f(1, "frames per observation, rebuilt by index", check="frames")
     compact_replay: bool = _f(
         True,
         "store the env's exact compact frame code (gridworld: its grid), not pixels",
@@ -157,7 +180,9 @@ class DQNConfig:
     eval_epsilon: float = _f(
         0.0, "epsilon of every evaluation (Atari: 0.01)", check="unit", resumable=True
     )
-    goal: float = _f(15.0, "stop when the goal metric reaches this (lab: 15)", resumable=True)
+    goal: float = _f(
+        15.0, "stop when the goal metric reaches this (lab: 15)", check="goal", resumable=True
+    )
     goal_metric: str = _f(
         "train",
         "train = mean reward of the last goal_window training episodes; eval = evaluation",
@@ -197,6 +222,13 @@ class DQNConfig:
         check="not_negative",
         resumable=True,
     )
+    checkpoint_every_minutes: float = _f(
+        5.0,
+        "minutes of training between checkpoints, besides checkpoint_every_steps (0 = none): "
+        "a crash loses at most this much",
+        check="not_negative",
+        resumable=True,
+    )
     video: bool = _f(True, "record a greedy episode as video.mp4 at the end", resumable=True)
     # --- machine ---
     seed: int = _f(0, "seed of every random generator", check="not_negative")
@@ -213,7 +245,7 @@ class DQNConfig:
         only="cuda",
     )
     torch_threads: int = _f(
-        0, "torch CPU threads (0 = one per core)", check="not_negative", resumable=True
+        0, "torch CPU threads (0 = one per core)", check="threads", resumable=True
     )
 
     def __post_init__(self):
@@ -275,9 +307,24 @@ def shown_fields(config: DQNConfig, device_type: str) -> dict[str, Any]:
 
 
 def check_config(config: DQNConfig) -> None:
-    """Raise UserError naming the first field whose value cannot work."""
+    """Raise UserError naming the first field whose value cannot work (a config.json or a
+    sweep file may hold any JSON or TOML value: a string, a list, null, a bool for a number).
+    An integer given for a float field becomes a float."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        accepts, kind = _TYPES.get(f.type, (lambda v: True, ""))  # another type: its own checks
+        if not accepts(value):
+            raise UserError(f"{f.name} must be {kind}, got {value!r}")
+        if f.type == "int" and not -INT64 < value < INT64:
+            raise UserError(f"{f.name} must be below 2^63 (a 64-bit integer), got {value}")
+        if f.type == "float" and isinstance(value, int):
+            try:
+                value = float(value)
+            except OverflowError:
+                raise UserError(f"{f.name} is too large, got {value}") from None
+            object.__setattr__(config, f.name, value)  # frozen: the one place it is set
+        if f.type == "float" and not math.isfinite(value) and f.metadata["check"] != "goal":
+            raise UserError(f"{f.name} must be a finite number, got {value}")
         choices = f.metadata["choices"]
         if choices and value not in choices:
             raise UserError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
@@ -288,6 +335,11 @@ def check_config(config: DQNConfig) -> None:
                 raise UserError(f"{f.name} {says}, got {value}")
     if config.buffer_size // config.num_envs < config.n_step + config.frame_stack + 2:
         raise UserError("buffer_size is too small for num_envs, n_step and frame_stack")
+    if config.batch_size > config.buffer_size:
+        raise UserError(
+            f"batch_size {config.batch_size:,} is more than the replay holds "
+            f"(buffer_size {config.buffer_size:,})"
+        )
 
 
 # The four algorithms are two flags: (double, dueling).

@@ -68,6 +68,7 @@ class Recorder:
         self.stop_reason: str | None = None
         self.signals = StopSignals()
         self.resumed_at = counters.env_steps if resume else None
+        self._time_next_checkpoint()
 
     def __enter__(self) -> Recorder:
         self.signals.__enter__()
@@ -105,6 +106,8 @@ class Recorder:
             self._periodic_evaluation()
         if config.checkpoint_every_steps and counters.env_steps >= counters.next_checkpoint_step:
             counters.next_checkpoint_step += config.checkpoint_every_steps
+            self.checkpoint()
+        elif self.next_timed_checkpoint is not None and self.wall() >= self.next_timed_checkpoint:
             self.checkpoint()
         if self.bar is not None:
             self.bar.update(live_steps)
@@ -200,6 +203,15 @@ class Recorder:
         self.counters.recent_returns = list(self.recent)
         self.counters.wall_seconds = self.wall()
         self.save_checkpoint()
+        self._time_next_checkpoint(self.wall() - self.counters.wall_seconds)
+
+    def _time_next_checkpoint(self, write_seconds: float = 0.0) -> None:
+        """The next checkpoint ``checkpoint_every_minutes`` of training after this one, or 20
+        times as long as this one took to write if that is longer: an Atari replay of
+        gigabytes is never more than 5% of a run's time."""
+        minutes = self.config.checkpoint_every_minutes
+        interval = max(60.0 * minutes, 20.0 * write_seconds)
+        self.next_timed_checkpoint = self.wall() + interval if minutes else None
 
     # --- the end ---
 

@@ -402,3 +402,20 @@ def check_replay_memory(nbytes: int, capacity: int, available: int | None = None
         f"the replay needs {nbytes / 2**30:,.1f} GiB but {available / 2**30:.1f} GiB of memory "
         f"is available: pass --replay-size {fits} or less"
     )
+
+
+def check_batch_memory(config, space, available: int | None = None) -> None:
+    """Refuse a batch whose stacks (observations and next observations, as the network's
+    float32 input) cannot fit in half the memory available now: numpy would fail at the first
+    update, after the warm-up."""
+    available = available_memory_bytes() if available is None else available
+    frame = int(np.prod(space.shape)) * 4
+    per_transition = 2 * config.frame_stack * frame
+    nbytes = config.batch_size * per_transition
+    if available is None or nbytes <= available // 2:
+        return
+    fits = max(1, available // 2 // per_transition)
+    raise UserError(
+        f"a batch of {config.batch_size:,} transitions needs {nbytes / 2**30:,.1f} GiB but "
+        f"{available / 2**30:.1f} GiB of memory is available: pass --batch-size {fits} or less"
+    )

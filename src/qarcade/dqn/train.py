@@ -44,7 +44,7 @@ from qarcade.dqn.envs import env_factory, frame_codec, make_vector, replay_symme
 from qarcade.dqn.learner import Learner, act, epsilon_at
 from qarcade.dqn.networks import network_for
 from qarcade.dqn.recorder import Recorder, log_setup
-from qarcade.dqn.replay import ReplayBuffer, check_replay_memory
+from qarcade.dqn.replay import ReplayBuffer, check_batch_memory, check_replay_memory
 from qarcade.envs.vector import send_ahead
 from qarcade.errors import UserError
 from qarcade.runs import RunDir
@@ -178,6 +178,7 @@ def replay_for(config: DQNConfig, space: gym.spaces.Box) -> ReplayBuffer:
         config.buffer_size, config.num_envs, space.shape, space.dtype, codec
     )
     check_replay_memory(nbytes, config.buffer_size)
+    check_batch_memory(config, space)
     return ReplayBuffer(
         config.buffer_size,
         config.num_envs,

@@ -48,14 +48,11 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
 
 def draw_preprocessing_figure(out: str | Path, name: str = "mspacman", steps: int = 40, seed=0):
     """Writes the lab's figure: the original frame beside the lab's and the standard frames."""
-    from qarcade.media import pyplot
+    from qarcade.media import pyplot, save_figure
+    from qarcade.outfiles import check_output
 
     plt = pyplot()
-    out = Path(out)
-    if not out.parent.exists():
-        raise UserError(f"folder {str(out.parent)!r} does not exist")
-    if out.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UserError(f"cannot draw {out.name!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
+    out = check_output(out, "figure", suffixes=FIGURE_SUFFIXES)
     views = preprocessing_views(name, steps, seed)
     figure, axes = plt.subplots(1, 3, figsize=(11, 4.6))
     panels = [
@@ -69,7 +66,7 @@ def draw_preprocessing_figure(out: str | Path, name: str = "mspacman", steps: in
         axis.axis("off")
     figure.suptitle(f"{GAMES[name].env_id}, {steps} steps in (seed {seed})")
     figure.tight_layout()
-    figure.savefig(out, dpi=100)
+    save_figure(figure, out, dpi=100)
     plt.close(figure)
     return out
 
