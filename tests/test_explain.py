@@ -331,3 +331,13 @@ def test_network_summary_of_the_lab_cnn(dueling, total):
     else:
         assert shapes["head.net.0"] == (256,) and shapes["head.net.2"] == (4,)
     assert not any(m._forward_hooks for m in network.modules()), "hooks are removed"
+
+
+def test_goals_and_fires_have_colours_no_scale_of_the_value_map_uses():
+    import matplotlib
+
+    for cmap in (explain.VALUE_CMAP, explain.SIGNED_CMAP):
+        scale = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]  # (256, 3)
+        for colour in (explain.GOAL_COLOUR, explain.FIRE_COLOUR):
+            rgb = np.array(matplotlib.colors.to_rgb(colour))
+            assert np.abs(scale - rgb).max(axis=1).min() > 0.25, (cmap, colour)
