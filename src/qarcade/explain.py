@@ -395,21 +395,45 @@ def draw_q_convergence(conv: QConvergence, out: str | Path) -> Path:
 # --- a network's layers ---
 
 
+def layer_name(module, path: str = "") -> str:
+    """A layer as the lab writes it: ``conv 32 8x8/4`` (filters, kernel, stride), ``dense 256``
+    (units), ``flatten``; a dueling head's layers say their stream, ``dense 4 (advantage)``.
+    A conv is named for what it computes, however it is implemented (``WholeMapConv2d``,
+    ``CellConv2d`` are convs)."""
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        (kh, kw), (stride, _) = module.kernel_size, module.stride
+        name = f"conv {module.out_channels} {kh}x{kw}/{stride}"
+    elif isinstance(module, nn.Linear):
+        name = f"dense {module.out_features}"
+    else:
+        name = type(module).__name__.lower()
+    stream = path.rsplit(".", 1)[-1]
+    return f"{name} ({stream})" if stream in ("advantage", "value") else name
+
+
 def network_summary(network, observation_shape: tuple[int, ...], observation_dtype="uint8"):
-    """Each leaf layer of ``network`` with its output shape and parameter count, as a DataFrame,
-    from one forward pass of a zero observation (1, *observation_shape); the last row is the
-    total. ``observation_shape`` is what the network takes per sample, e.g. (k, 84, 84, 3)."""
+    """Each layer of ``network`` with its output shape and parameter count, as a DataFrame, from
+    one forward pass of a zero observation (1, *observation_shape); the last row is the total.
+    ``observation_shape`` is what the network takes per sample, e.g. (k, 84, 84, 3).
+
+    Columns: ``layer`` (``layer_name``: the lab's names, conv 32 8x8/4 ... dense 4),
+    ``output shape``, ``parameters`` and ``module`` (where it is in the network, e.g.
+    ``torso.0``). Activations (ReLU) are left out, as the lab lists a layer with its activation.
+    """
     import pandas as pd
     import torch
+    from torch import nn
 
     rows, hooks = [], []
     for name, module in network.named_modules():
-        if next(module.children(), None) is not None:
-            continue  # containers: their leaves are listed
+        if next(module.children(), None) is not None or isinstance(module, nn.ReLU):
+            continue  # containers: their leaves are listed; activations: part of their layer
 
         def record(module, _inputs, output, name=name):
             params = sum(p.numel() for p in module.parameters())
-            rows.append((name, type(module).__name__, tuple(output.shape[1:]), params))
+            rows.append((layer_name(module, name), tuple(output.shape[1:]), params, name))
 
         hooks.append(module.register_forward_hook(record))
     try:
@@ -419,7 +443,7 @@ def network_summary(network, observation_shape: tuple[int, ...], observation_dty
     finally:
         for hook in hooks:
             hook.remove()
-    table = pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+    table = pd.DataFrame(rows, columns=["layer", "output shape", "parameters", "module"])
     total = sum(p.numel() for p in network.parameters())
-    table.loc[len(table)] = ["total", "", "", total]
+    table.loc[len(table)] = ["total", "", total, ""]
     return table

@@ -78,9 +78,20 @@ class _InlineHTML:
 def notebook_animation(frames, *, fps: float = 4.0, scale: int = 4):
     """A looping animation of ``frames`` to show in a notebook cell: a base64 GIF inside an
     ``IPython.display.HTML`` (or an object with ``_repr_html_`` where IPython is missing)."""
+    return _gif_html(gif_bytes(frames, fps=fps, scale=scale))
+
+
+def notebook_gif(path):
+    """A GIF file (a video ``qarcade eval --video x.gif`` wrote) shown in a notebook cell as
+    ``notebook_animation`` shows frames: inside the cell's HTML, so it survives an export to
+    HTML (nbconvert drops an ``image/gif`` output)."""
+    return _gif_html(Path(path).read_bytes())
+
+
+def _gif_html(gif: bytes):
     import base64
 
-    data = base64.b64encode(gif_bytes(frames, fps=fps, scale=scale)).decode("ascii")
+    data = base64.b64encode(gif).decode("ascii")
     html = f'<img src="data:image/gif;base64,{data}" style="image-rendering: pixelated"/>'
     try:
         from IPython.display import HTML
