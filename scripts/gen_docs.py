@@ -1,6 +1,6 @@
 """Regenerate every shown output and picture of README.md and docs/ from real runs on fixed seeds.
 
-    .venv/bin/python scripts/gen_docs.py            # run it all (a few minutes on 2 cores)
+    .venv/bin/python scripts/gen_docs.py            # run it all (3 CPU-minutes on 2 cores)
     .venv/bin/python scripts/gen_docs.py --cheap    # only the commands that take seconds
     .venv/bin/python scripts/gen_docs.py --check    # exit 1 if a page disagrees with the record
 
@@ -37,9 +37,9 @@ WORK = ROOT / "runs" / "gen-docs"
 PAGES = ("README.md", "docs/guide-explain.md", "docs/guide-lab.md")
 BLOCK = re.compile(r"<!-- gen:([a-z0-9-]+) -->(.*?)<!-- /gen -->", re.S)  # NAME in prose: no block
 
-# The demo's run is made with these flags added to the Makefile's command.
+# The demo's run is the Makefile's command with these flags set (one thread: any CPU has one).
 DEMO_RUN = "runs/d3qn"
-DEMO_FLAGS = f"--out {DEMO_RUN} --torch-threads 1"
+DEMO_FLAGS = {"--out": DEMO_RUN, "--torch-threads": "1"}
 
 # Commands that take seconds and print the same on every machine: the test reruns them.
 CHEAP = {
@@ -85,7 +85,9 @@ def with_flag(command: str, flag: str, value: str) -> str:
 def demo_commands(demo: str) -> dict[str, str]:
     """Name -> command of every run this script makes, in order. The family's runs are the
     demo's command with another algo or seed."""
-    train = f"{demo} {DEMO_FLAGS}"
+    train = demo
+    for flag, value in DEMO_FLAGS.items():
+        train = with_flag(train, flag, value)
     family = {
         f"train-{algo}-s{seed}": with_flag(
             with_flag(with_flag(train, "--algo", algo), "--seed", str(seed)),
