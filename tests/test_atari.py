@@ -320,6 +320,36 @@ def test_play_command_random_with_video(tmp_path, capsys):
     assert frames[-1].std() > 10  # the maze, not a blank frame
 
 
+def test_ctrl_c_during_play_keeps_the_game_and_writes_its_video(tmp_path, capsys, monkeypatch):
+    import imageio.v3 as iio
+
+    from qarcade.envs import atari_play
+
+    make = atari_play.gym.make
+
+    def make_interrupted(*args, **kwargs):  # Ctrl-C lands in the 9th step
+        env = make(*args, **kwargs)
+        step, calls = env.step, []
+
+        def step_until_ctrl_c(action):
+            calls.append(action)
+            if len(calls) == 9:
+                raise KeyboardInterrupt
+            return step(action)
+
+        env.step = step_until_ctrl_c
+        return env
+
+    monkeypatch.setattr(atari_play.gym, "make", make_interrupted)
+    video = tmp_path / "game.gif"
+    argv = ["play", "mspacman", "--random", "500", "--seed", "3", "--video", str(video)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "mspacman seed 3: 8 steps, score 0 (3 lives left, stopped by Ctrl-C)" in out
+    assert f"video: {video} (9 frames at 15 fps)" in out
+    assert iio.imread(video, index=None).shape == (9, 420, 320, 3)
+
+
 def test_play_command_actions_json_matches_the_library(capsys):
     import json
 

@@ -324,10 +324,24 @@ def test_network_summary_of_the_lab_cnn(dueling, total):
     table = explain.network_summary(network, (1, 84, 84, 3))
     assert table["parameters"].iloc[-1] == total  # the lab's figures
     assert table["parameters"].iloc[:-1].sum() == total  # every parameter in some leaf layer
-    shapes = dict(zip(table["layer"], table["output shape"], strict=True))
+    shapes = dict(zip(table["module"], table["output shape"], strict=True))
     assert shapes["torso.0"] == (32, 20, 20) and shapes["torso.6"] == (512, 1, 1)
     if dueling:
         assert (shapes["head.value"], shapes["head.advantage"]) == ((1,), (4,))
     else:
         assert shapes["head.net.0"] == (256,) and shapes["head.net.2"] == (4,)
+    # the lab's names, whatever computes them (conv 4 is a WholeMapConv2d, a dense layer)
+    convs = ["conv 32 8x8/4", "conv 64 4x4/2", "conv 64 3x3/1", "conv 512 7x7/1", "flatten"]
+    head = ["dense 1 (value)", "dense 4 (advantage)"] if dueling else ["dense 256", "dense 4"]
+    assert list(table["layer"]) == [*convs, *head, "total"]
     assert not any(m._forward_hooks for m in network.modules()), "hooks are removed"
+
+
+def test_goals_and_fires_have_colours_no_scale_of_the_value_map_uses():
+    import matplotlib
+
+    for cmap in (explain.VALUE_CMAP, explain.SIGNED_CMAP):
+        scale = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]  # (256, 3)
+        for colour in (explain.GOAL_COLOUR, explain.FIRE_COLOUR):
+            rgb = np.array(matplotlib.colors.to_rgb(colour))
+            assert np.abs(scale - rgb).max(axis=1).min() > 0.25, (cmap, colour)

@@ -1,4 +1,5 @@
-"""The pixel gridworld against DESIGN.md's rules, checked from the outside over long random runs.
+"""The pixel gridworld against the rules of docs/gridworld.md, checked from the outside over long
+random runs.
 
 The expected pictures are rebuilt here with plain loops from ``info`` (not with the module's own
 rendering functions), so a rendering bug cannot hide behind itself.

@@ -10,7 +10,7 @@ import pytest
 
 from qarcade.envs.gridworld import play_actions
 from qarcade.errors import UserError
-from qarcade.media import gif_bytes, notebook_animation, write_video
+from qarcade.media import gif_bytes, notebook_animation, notebook_gif, write_video
 
 
 def distinct_frames(count):
@@ -75,6 +75,13 @@ def test_notebook_animation_embeds_the_gif():
     read = iio.imread(base64.b64decode(data), extension=".gif", index=None)
     assert read.shape[1:] == (84, 84, 3)
     np.testing.assert_array_equal(read[0], episode.frames[0])
+
+
+def test_a_gif_file_is_shown_inside_the_cells_html(tmp_path):
+    path = write_video(distinct_frames(3), tmp_path / "agent.gif", fps=4, scale=1)
+    html = notebook_gif(path)._repr_html_()
+    data = re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1)
+    assert base64.b64decode(data) == path.read_bytes()
 
 
 @pytest.mark.parametrize("fps, scale", [(0, 4), (-2, 4), (float("nan"), 4), (4, 0), (4, 1.5)])

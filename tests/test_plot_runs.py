@@ -126,3 +126,56 @@ def test_qarcade_plot_reports_the_window_and_where_each_line_ends(tmp_path, caps
         "dqn: 1 run(s), smoothed mean at step 200: 3.50",
         f"wrote {out} (moving mean over 2 episodes)",
     ]
+
+
+def test_few_runs_are_shown_with_their_range_many_with_an_interval_of_the_mean(tmp_path):
+    rewards = [[float(s + e) for e in range(6)] for s in range(5)]
+    runs = [fake_run(tmp_path / f"r{s}", rewards[s], seed=s) for s in range(5)]
+    two = explain.learning_curves(runs[:2])["dqn"]
+    assert two["band"] == "range" and two["values"].shape == (2, 6)
+    np.testing.assert_array_equal(two["low"], two["values"].min(axis=0))
+    np.testing.assert_array_equal(two["high"], two["values"].max(axis=0))
+    five = explain.learning_curves(runs)["dqn"]
+    assert five["band"] == "95% bootstrap"
+    inside = (five["low"] > five["values"].min(axis=0)) & (
+        five["high"] < five["values"].max(axis=0)
+    )
+    assert inside[-1], "an interval of the mean of 5 runs is narrower than their range"
+
+
+def test_episodes_ending_together_are_spread_before_their_step_only():
+    from qarcade.media import spread_episodes, step_ends
+
+    steps = np.repeat([800.0, 1600.0, 2400.0], 16)  # 16 envs finish together
+    rewards = np.tile(np.arange(16.0) % 3, 3)  # whole numbers: piled up
+    x, y = spread_episodes(steps, rewards)
+    assert (x <= steps).all() and (x >= steps - 0.4 * 800).all()
+    assert len(np.unique(x)) == 48  # no two points on one spot
+    assert np.abs(y - rewards).max() <= 0.2 and (y != rewards).any()
+    np.testing.assert_array_equal(spread_episodes(steps, rewards)[1], y)  # the same each time
+    assert step_ends(steps).sum() == 3  # the mean is drawn once per step
+    single = np.array([10.0, 25.0, 60.0])
+    x, y = spread_episodes(single, np.array([1.5, 2.5, 0.5]))
+    np.testing.assert_array_equal(x, single)  # alone at its step: where it is
+    np.testing.assert_array_equal(y, [1.5, 2.5, 0.5])  # not whole numbers: not moved
+
+
+def test_a_goal_far_above_the_curve_is_named_not_drawn(tmp_path):
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from qarcade.media import _draw_learning_curve
+
+    rewards = np.r_[np.linspace(100, 600, 200), 6_000.0]  # one lucky game
+    metrics = pd.DataFrame({"step": np.arange(1, 202) * 500, "reward": rewards})
+    ax = Figure().subplots()
+    _draw_learning_curve(ax, metrics, 2_500, 100, "mspacman", goal_label="evaluation goal")
+    bottom, top = ax.get_ylim()
+    assert 600 < top < 1_000 and bottom < 100  # the curve fills the plot
+    assert not [line for line in ax.get_lines() if line.get_label().startswith("evaluation")]
+    notes = [text.get_text() for text in ax.texts]
+    assert notes == ["evaluation goal 2,500: above the plot\n1 episode above the plot, up to 6,000"]
+    ax = Figure().subplots()
+    _draw_learning_curve(ax, metrics.iloc[:200], 700, 100, "near")  # a goal in reach: a line
+    assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_label() == "goal 700"]
+    assert ax.get_ylim()[1] > 700 and not ax.texts

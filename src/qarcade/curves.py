@@ -1,8 +1,11 @@
 """Learning curves of several runs, the figure ``qarcade plot`` draws.
 
 Each run's moving mean of training rewards (from its ``metrics.csv``) on a common step grid
-(``stats.smoothed_on_grid``); runs of one label (by default one algorithm) averaged with a 95%
-bootstrap band over runs (``stats.band_over_runs``), drawn by ``media.plot_curves_with_bands``.
+(``stats.smoothed_on_grid``); runs of one label (by default one algorithm) averaged, with a band
+that says how far apart they are: with fewer than ``CI_FROM_RUNS`` runs the range of the runs
+themselves (a confidence interval from two or three runs would pretend a precision they do not
+have), from that many on a 95% bootstrap interval of the mean (``stats.band_over_runs``); drawn
+by ``media.plot_curves_with_bands`` with each run as a thin line.
 Pictures of what one agent learned (value maps, Q-learning vs Q*) are in ``qarcade.explain``,
 which re-exports these names.
 """
@@ -14,6 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from qarcade.errors import UserError
+
+# Runs of one label from which the band is a 95% bootstrap interval of their mean; below, the
+# band is their range (min to max) and the runs are drawn one by one.
+CI_FROM_RUNS = 5
 
 
 def run_label(config: dict, envs: set[str]) -> str:
@@ -39,7 +46,8 @@ def learning_curves(
     window: int | None = None,
 ) -> dict[str, dict]:
     """Per label: the runs' moving mean of training rewards on a common step grid, their mean
-    and a 95% bootstrap band over runs.
+    and a band: the runs' range with fewer than ``CI_FROM_RUNS`` runs, else a 95% bootstrap
+    interval of the mean.
 
     The window is ``window`` episodes, by default ``smoothing_window`` of the first run's
     goal_window. The grid is every step at which an episode ended, when there are at most
@@ -50,7 +58,8 @@ def learning_curves(
 
     ``labels`` gives one label per run (runs with the same label form one band); by default a
     run's label is its algo from config.json. Returns label -> {"runs", "window", "steps" (P,),
-    "mean", "low", "high" (P,), "final_mean"}.
+    "mean", "low", "high" (P,), "band" ("range" or "95% bootstrap"), "values" (runs, P): each
+    run's own curve, "final_mean"}.
     """
     from qarcade.runs import RunDir
     from qarcade.stats import band_over_runs, smoothed_on_grid
@@ -89,6 +98,9 @@ def learning_curves(
         )  # (runs, P)
         values[:, grid > max(float(m["step"].max()) for m in members)] = np.nan
         mean, low, high = band_over_runs(values)
+        band = "95% bootstrap" if len(members) >= CI_FROM_RUNS else "range"
+        if band == "range":
+            low, high = _range_over_runs(values)
         spread = np.isfinite(values).sum(axis=0) >= 2  # (P,) a band needs two runs
         low, high = np.where(spread, low, np.nan), np.where(spread, high, np.nan)
         finite = mean[~np.isnan(mean)]
@@ -99,9 +111,20 @@ def learning_curves(
             "mean": mean,
             "low": low,
             "high": high,
+            "band": band,
+            "values": values,
             "final_mean": float(finite[-1]) if len(finite) else None,
         }
     return curves
+
+
+def _range_over_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) (P,): the lowest and highest run at each point, NaN where none has a value."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        return np.nanmin(values, axis=0), np.nanmax(values, axis=0)
 
 
 def plot_runs(
@@ -129,20 +152,30 @@ def plot_runs(
         title = "reward per training episode"
         if window > 1:
             title = f"mean of the last {window} training episodes"
-        if any(c["runs"] > 1 for c in curves.values()):
-            title += "; 95% bootstrap band over runs"
+    several = [c for c in curves.values() if c["runs"] > 1]
+    kinds = {c["band"] for c in several}
+    band_label = None
+    if kinds == {"range"}:
+        band_label = "shaded: range of the runs (thin lines)"
+    elif kinds == {"95% bootstrap"}:
+        band_label = "shaded: 95% bootstrap interval of the mean"
+    elif kinds:
+        band_label = f"shaded: range below {CI_FROM_RUNS} runs, else 95% interval of the mean"
+    names = {label: f"{label}, {_mean_of(c['runs'])}" for label, c in curves.items()}
     media.plot_curves_with_bands(
-        {
-            f"{label} ({c['runs']} run{'s' if c['runs'] > 1 else ''})": (
-                c["steps"],
-                c["mean"],
-                c["low"],
-                c["high"],
-            )
-            for label, c in curves.items()
-        },
+        {names[label]: (c["steps"], c["mean"], c["low"], c["high"]) for label, c in curves.items()},
         out,
         goal=goal,
         title=title,
+        runs={
+            names[label]: c["values"]
+            for label, c in curves.items()
+            if c["runs"] > 1 and c["band"] == "range"
+        },
+        band_label=band_label,
     )
     return curves
+
+
+def _mean_of(runs: int) -> str:
+    return "1 run" if runs == 1 else f"mean of {runs} runs"

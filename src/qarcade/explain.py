@@ -187,50 +187,71 @@ def value_map(
     return network_value_map(network, config, cells, torch_device)
 
 
-def _draw_board(ax, plt, board: np.ndarray, vm: ValueMap, title: str, cmap: str, norm=None):
-    """One heatmap of the board with goal and fire cells drawn in their colours."""
+# Goals and fires are drawn in colours that no colour scale of the value map uses (values run on
+# cividis, blue to yellow; advantages on purple-orange), with a black edge and their sign, so an
+# object never reads as a value.
+GOAL_COLOUR, FIRE_COLOUR = "#00c853", "#e8000b"
+VALUE_CMAP, SIGNED_CMAP = "cividis", "PuOr"
+
+
+def _ink(rgba) -> str:
+    """Black or white, whichever reads on a cell of colour ``rgba``."""
+    r, g, b, _ = rgba
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+
+
+def _draw_board(
+    ax, plt, board: np.ndarray, vm: ValueMap, title: str, cmap: str, norm=None, label=""
+):
+    """One heatmap of the board (``label`` names its colour bar) with goal and fire cells in
+    their own colours."""
     from matplotlib.patches import Rectangle
 
     image = ax.imshow(board, cmap=cmap, norm=norm, interpolation="nearest")
-    plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar = plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label(label, fontsize=8)
     size = vm.size
     if size <= 8:  # the figures are legible up to about 8x8 cells
         for y, x in zip(*np.nonzero(~np.isnan(board)), strict=True):
-            r, g, b, _ = image.cmap(image.norm(board[y, x]))
-            ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+            ink = _ink(image.cmap(image.norm(board[y, x])))
             ax.text(x, y + 0.32, f"{board[y, x]:.2f}", ha="center", va="center", fontsize=7, c=ink)
-    for slots, colour, mark in ((slice(1, 5), "#2ca02c", "+"), (slice(5, 7), "#d62728", "x")):
+    for slots, colour, mark in ((slice(1, 5), GOAL_COLOUR, "+1"), (slice(5, 7), FIRE_COLOUR, "-1")):
         for cell in vm.cells[slots]:
             x, y = cell % size, cell // size
-            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, color=colour))
-            ax.text(x, y, mark, ha="center", va="center", color="white", fontsize=14)
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fc=colour, ec="black", lw=1.5))
+            ax.text(x, y, mark, ha="center", va="center", color="black", fontsize=10, weight="bold")
     ax.set_xticks(range(size))
     ax.set_yticks(range(size))
     ax.set_xlim(-0.5, size - 0.5)
     ax.set_ylim(size - 0.5, -0.5)  # row 0 (y = 0, "up") at the top, as the game draws it
+    ax.set_xlabel("hero x", fontsize=8)
+    ax.set_ylabel("hero y", fontsize=8)
     ax.set_title(title, fontsize=10)
 
 
-def _draw_arrows(ax, vm: ValueMap) -> None:
+def _draw_arrows(ax, vm: ValueMap, image) -> None:
     greedy = vm.greedy
     for y, x in zip(*np.nonzero(greedy >= 0), strict=True):
         dx, dy = ARROW_DXDY[greedy[y, x]]
+        ink = _ink(image.cmap(image.norm(vm.state_value[y, x])))
         ax.annotate(
             "",
             xy=(x + 0.3 * dx, y - 0.08 + 0.3 * dy),
             xytext=(x - 0.3 * dx, y - 0.08 - 0.3 * dy),
-            arrowprops={"arrowstyle": "-|>", "color": "white", "lw": 1.8},
+            arrowprops={"arrowstyle": "-|>", "color": ink, "lw": 1.8},
         )
 
 
 def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
     """Write the value map as a figure: max_a Q with greedy arrows; beside it V(s) for a dueling
     network (else the greedy margin, best minus runner-up); below, one panel per action of
-    A(s, a) = Q(s, a) - V(s) (dueling) or Q(s, a) (plain). Goals are green (+), fires red (x)."""
+    A(s, a) = Q(s, a) - V(s) (dueling: purple above 0, better than the mean move; orange below)
+    or Q(s, a) (plain). Goals are green (+1), fires red (-1), outside every colour scale."""
     from matplotlib.colors import TwoSlopeNorm
 
     from qarcade.envs.gridworld import ACTION_NAMES
 
+    figure_title = title
     out = check_figure_path(out)
     plt = pyplot()
     n_actions = vm.q_values.shape[-1]
@@ -238,32 +259,37 @@ def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
     grid = fig.add_gridspec(2, 2 * n_actions, height_ratios=(1.6, 1))
     half = n_actions
     ax_q = fig.add_subplot(grid[0, :half])
-    _draw_board(ax_q, plt, vm.state_value, vm, "max_a Q(s, a) and the greedy action", "viridis")
-    _draw_arrows(ax_q, vm)
+    title = "max_a Q(s, a) and the greedy action"
+    _draw_board(ax_q, plt, vm.state_value, vm, title, VALUE_CMAP, label="max_a Q")
+    _draw_arrows(ax_q, vm, ax_q.images[0])
     ax_right = fig.add_subplot(grid[0, half:])
     if vm.value is not None:
-        _draw_board(ax_right, plt, vm.value, vm, "V(s), the dueling value stream", "viridis")
+        title = "V(s), the dueling value stream"
+        _draw_board(ax_right, plt, vm.value, vm, title, VALUE_CMAP, label="V")
         per_action, name = vm.advantage, "A"
     else:
         top2 = np.sort(vm.q_values, axis=-1)[..., -2:]  # NaN rows (goal, fire) stay NaN
         margin = top2[..., 1] - top2[..., 0]
-        _draw_board(ax_right, plt, margin, vm, "greedy margin: best Q minus runner-up", "magma")
+        title = "greedy margin: best Q minus runner-up"
+        _draw_board(ax_right, plt, margin, vm, title, VALUE_CMAP, label="margin")
         per_action, name = vm.q_values, "Q"
     finite = per_action[~np.isnan(per_action)]
     low, high = float(finite.min()), float(finite.max())
     norm = None
     if name == "A" and low < 0 < high:
-        norm = TwoSlopeNorm(0.0, low, high)  # white = 0: better or worse than the mean move
+        norm = TwoSlopeNorm(0.0, low, high)  # white = 0: purple better, orange worse than the mean
     for a in range(n_actions):
         ax = fig.add_subplot(grid[1, 2 * a : 2 * a + 2])
         label = ACTION_NAMES[a] if a < len(ACTION_NAMES) else str(a)
-        cmap = "coolwarm" if norm is not None else "viridis"
+        cmap = SIGNED_CMAP if norm is not None else VALUE_CMAP
         _draw_board(ax, plt, per_action[..., a], vm, f"{name}(s, {label})", cmap, norm)
+        if a:
+            ax.set_ylabel("")  # the row's first panel names the axis; the panels are close
     hero_x, hero_y = vm.cells[0] % vm.size, vm.cells[0] // vm.size
     fig.suptitle(
-        title
-        or f"{vm.algo}: the hero on each cell, goals and fires fixed (reset hero at "
-        f"x={hero_x}, y={hero_y})",
+        figure_title
+        or f"{vm.algo}: the hero on each cell, goals (green, +1) and fires (red, -1) fixed "
+        f"(the reset put the hero at x={hero_x}, y={hero_y})",
         fontsize=11,
     )
     fig.tight_layout()
@@ -369,21 +395,45 @@ def draw_q_convergence(conv: QConvergence, out: str | Path) -> Path:
 # --- a network's layers ---
 
 
+def layer_name(module, path: str = "") -> str:
+    """A layer as the lab writes it: ``conv 32 8x8/4`` (filters, kernel, stride), ``dense 256``
+    (units), ``flatten``; a dueling head's layers say their stream, ``dense 4 (advantage)``.
+    A conv is named for what it computes, however it is implemented (``WholeMapConv2d``,
+    ``CellConv2d`` are convs)."""
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        (kh, kw), (stride, _) = module.kernel_size, module.stride
+        name = f"conv {module.out_channels} {kh}x{kw}/{stride}"
+    elif isinstance(module, nn.Linear):
+        name = f"dense {module.out_features}"
+    else:
+        name = type(module).__name__.lower()
+    stream = path.rsplit(".", 1)[-1]
+    return f"{name} ({stream})" if stream in ("advantage", "value") else name
+
+
 def network_summary(network, observation_shape: tuple[int, ...], observation_dtype="uint8"):
-    """Each leaf layer of ``network`` with its output shape and parameter count, as a DataFrame,
-    from one forward pass of a zero observation (1, *observation_shape); the last row is the
-    total. ``observation_shape`` is what the network takes per sample, e.g. (k, 84, 84, 3)."""
+    """Each layer of ``network`` with its output shape and parameter count, as a DataFrame, from
+    one forward pass of a zero observation (1, *observation_shape); the last row is the total.
+    ``observation_shape`` is what the network takes per sample, e.g. (k, 84, 84, 3).
+
+    Columns: ``layer`` (``layer_name``: the lab's names, conv 32 8x8/4 ... dense 4),
+    ``output shape``, ``parameters`` and ``module`` (where it is in the network, e.g.
+    ``torso.0``). Activations (ReLU) are left out, as the lab lists a layer with its activation.
+    """
     import pandas as pd
     import torch
+    from torch import nn
 
     rows, hooks = [], []
     for name, module in network.named_modules():
-        if next(module.children(), None) is not None:
-            continue  # containers: their leaves are listed
+        if next(module.children(), None) is not None or isinstance(module, nn.ReLU):
+            continue  # containers: their leaves are listed; activations: part of their layer
 
         def record(module, _inputs, output, name=name):
             params = sum(p.numel() for p in module.parameters())
-            rows.append((name, type(module).__name__, tuple(output.shape[1:]), params))
+            rows.append((layer_name(module, name), tuple(output.shape[1:]), params, name))
 
         hooks.append(module.register_forward_hook(record))
     try:
@@ -393,7 +443,7 @@ def network_summary(network, observation_shape: tuple[int, ...], observation_dty
     finally:
         for hook in hooks:
             hook.remove()
-    table = pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+    table = pd.DataFrame(rows, columns=["layer", "output shape", "parameters", "module"])
     total = sum(p.numel() for p in network.parameters())
-    table.loc[len(table)] = ["total", "", "", total]
+    table.loc[len(table)] = ["total", "", total, ""]
     return table

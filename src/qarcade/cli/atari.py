@@ -70,9 +70,12 @@ def _play_mspacman(args) -> int:
     if args.json:
         result = {"env": "mspacman", "seed": seed, "steps": played.steps, "score": played.score}
         result.update(lives=played.lives, game_over=played.game_over, video=args.video)
+        result["interrupted"] = played.interrupted
         print(json.dumps(result))
         return 0
     ending = "game over" if played.game_over else f"{counted(played.lives, 'life', 'lives')} left"
+    if played.interrupted:
+        ending += ", stopped by Ctrl-C"
     steps = counted(played.steps, "step")
     print(f"mspacman seed {seed}: {steps}, score {played.score:g} ({ending})")
     if args.video and played.frames:

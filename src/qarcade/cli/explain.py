@@ -114,8 +114,9 @@ def _plot_arguments(parser):
     last goal_window training rewards (at most half the shortest run's episodes, so a short run
     shows its trend) on a common step grid (a point per episode end for short runs, marked);
     runs with the same label (by default the algo in their config.json, so several seeds of
-    one variant) are averaged into one line with a 95% bootstrap band over runs, drawn where at
-    least two runs have a value. A label's line ends at its longest run's last episode."""
+    one variant) are averaged into one line with a band, drawn where at least two runs have a
+    value: the range of the runs (each drawn thin) below 5 runs, a 95% bootstrap interval of
+    the mean from 5. A label's line ends at its longest run's last episode."""
     parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run directories")
     parser.add_argument(
         "--out", metavar="FILE", default="learning_curves.png", help="figure: .png, .pdf or .svg"

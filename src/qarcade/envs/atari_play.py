@@ -83,6 +83,7 @@ class PlayResult:
     lives: int  # lives left
     game_over: bool
     frames: list[np.ndarray]  # (210, 160, 3) uint8 screens, the first after reset; [] unrecorded
+    interrupted: bool = False  # Ctrl-C ended it: what was played until then is kept
 
 
 def parse_actions(text: str, name: str = "mspacman") -> list[int]:
@@ -144,19 +145,23 @@ def play_actions(
     frames = [env.render()] if record else []
     planned = actions if actions is not None else None
     n_steps = len(planned) if planned is not None else random_steps
-    score, steps, game_over = 0.0, 0, False
-    for t in range(n_steps):
-        action = planned[t] if planned is not None else int(env.action_space.sample())
-        _, reward, terminated, truncated, info = env.step(action)
-        score += float(reward)
-        steps += 1
-        if record:
-            frames.append(env.render())
-        if terminated or truncated:
-            game_over = bool(terminated)
-            break
-    env.close()
-    return PlayResult(score, steps, int(info["lives"]), game_over, frames)
+    score, steps, game_over, interrupted = 0.0, 0, False, False
+    try:
+        for t in range(n_steps):
+            action = planned[t] if planned is not None else int(env.action_space.sample())
+            _, reward, terminated, truncated, info = env.step(action)
+            score += float(reward)
+            steps += 1
+            if record:
+                frames.append(env.render())
+            if terminated or truncated:
+                game_over = bool(terminated)
+                break
+    except KeyboardInterrupt:  # a long --random game cut short: keep it (and its video)
+        interrupted = True
+    finally:
+        env.close()
+    return PlayResult(score, steps, int(info["lives"]), game_over, frames, interrupted)
 
 
 def has_display() -> bool:
@@ -195,5 +200,9 @@ def play_keyboard(
         totals["game_over"] = bool(terminated)
 
     env = gym.make(game.env_id, render_mode="rgb_array", disable_env_checker=True)
-    play(env, zoom=zoom, fps=15, seed=seed, noop=0, callback=on_step)
-    return PlayResult(frames=frames, **totals)
+    interrupted = False
+    try:
+        play(env, zoom=zoom, fps=15, seed=seed, noop=0, callback=on_step)
+    except KeyboardInterrupt:  # Ctrl-C in the terminal ends the game, as closing the window does
+        interrupted = True
+    return PlayResult(frames=frames, interrupted=interrupted, **totals)

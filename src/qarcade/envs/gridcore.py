@@ -1,6 +1,6 @@
 """The lab's pixel gridworld as numpy arrays: the rules and the picture for N games at once.
 
-The rules are DESIGN.md's ("The lab's environments, exactly"): a hero, 4 goals (+1) and 2 fires
+The rules are docs/gridworld.md's ("The game, exactly"): a hero, 4 goals (+1) and 2 fires
 (-1) on a ``size`` x ``size`` grid; an eaten object reappears on a uniformly random free cell;
 the game never ends by itself (the envs in ``qarcade.envs.gridworld`` truncate episodes).
 

@@ -1,6 +1,6 @@
 """The lab's pixel gridworld as Gymnasium environments, one numpy core for one game or many.
 
-The rules and the picture (DESIGN.md, "The lab's environments, exactly") live in
+The rules and the picture (docs/gridworld.md, "The game, exactly") live in
 ``qarcade.envs.gridcore``, whose ``GridCore`` steps N games at once; its public names are
 re-exported here. In short: a hero, 4 goals (+1) and 2 fires (-1) on a ``size`` x ``size``
 grid, an eaten object reappearing on a random free cell, an 84x84x3 uint8 image of the bordered
