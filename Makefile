@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,sweep]'
 	touch $(STAMP)
 
-# Train D3QN on the gridworld to the lab's goal (default preset, ~10 s on 2 CPU cores);
+# Train D3QN on the gridworld until its greedy play scores 24 with no episode stuck in a loop
+# (the fast preset; the lab's goal of 15 is noted on the way; under a minute on 2 CPU cores);
 # it prints where the run directory, learning curve and video are. The lab's MDP: qarcade mdp.
 demo: $(STAMP)
 	$(BIN)/qarcade train gridworld --algo d3qn

@@ -20,7 +20,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from qarcade.dqn.config import DQNConfig, build_config
+from qarcade.dqn.config import LAB_GOAL, DQNConfig, build_config
 from qarcade.dqn.train import train
 
 
@@ -74,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for seed in args.seeds:
             for side, changes in sides.items():
-                overrides = {**changes, "seed": seed, "video": False}
+                overrides = {**LAB_GOAL, **changes, "seed": seed, "video": False}
                 overrides["final_eval_episodes"] = args.eval_episodes
                 config = build_config(args.preset, args.algo, overrides)
                 summary = train(

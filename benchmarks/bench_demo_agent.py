@@ -25,7 +25,9 @@ from pathlib import Path
 
 from bench_greedy_play import greedy_play
 
-BASELINE = ["--no-augment", "--goal-metric", "train", "--goal", "15", "--eval-every-steps", "0"]
+from qarcade.dqn.config import LAB_GOAL
+
+BASELINE = ["--no-augment", *(f"--{k.replace('_', '-')}={v}" for k, v in LAB_GOAL.items())]
 
 
 def demo_run(seed: int, extra: list[str], threads: str | None) -> dict:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qarcade.dqn.config import build_config
+from qarcade.dqn.config import LAB_GOAL, build_config
 from qarcade.dqn.evaluate import evaluate_run
 from qarcade.dqn.train import train
 
@@ -64,6 +64,7 @@ def main() -> None:
 
     sb3 = start_sb3(args) if args.sb3_minutes else None
     overrides = {
+        **LAB_GOAL,
         "max_minutes": args.max_minutes,
         "final_eval_episodes": 0,
         "video": False,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from qarcade import media
-from qarcade.dqn.config import ALGOS, build_config
+from qarcade.dqn.config import ALGOS, LAB_GOAL, build_config
 from qarcade.dqn.train import train
 from qarcade.runs import RunDir
 
@@ -73,6 +73,7 @@ def main() -> None:
                     "fast",
                     algo,
                     {
+                        **LAB_GOAL,
                         "seed": seed,
                         "max_minutes": args.max_minutes,
                         "max_steps": args.max_steps,

@@ -25,7 +25,8 @@ import time
 def steps_per_second(threads: str, steps: int, busy: bool) -> tuple[float, int]:
     """(env steps/s, the torch threads the run took)."""
     command = [sys.executable, "-m", "qarcade.cli", "train", "gridworld", "--algo", "d3qn"]
-    command += ["--max-steps", str(steps), "--goal", "inf", "--final-eval-episodes", "0"]
+    command += ["--max-steps", str(steps), "--goal", "inf", "--eval-every-steps", "0"]
+    command += ["--final-eval-episodes", "0"]
     command += ["--no-video", "--no-progress", "--json"]
     if threads != "auto":
         command += ["--torch-threads", threads]
