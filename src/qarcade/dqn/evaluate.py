@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -77,21 +78,40 @@ def evaluate(
 def record_episode(
     q: QFunction, config: DQNConfig, *, epsilon: float = 0.0, seed: int = 0
 ) -> tuple[list[np.ndarray], float]:
-    """Play one episode on a rendered single env; (rendered frames, total reward)."""
-    env = env_factory(config.env).make_single(config)
-    rng = np.random.default_rng(seed)
-    frame, _ = env.reset(seed=seed)
-    stacker = FrameStacker(np.asarray(frame)[None], config.frame_stack)
-    shown, total, done = [env.render()], 0.0, False
-    while not done:
-        action = epsilon_greedy(q(stacker.stacks), epsilon, rng)[0]
-        frame, reward, terminated, truncated, _ = env.step(int(action))
-        stacker.push(np.asarray(frame)[None], np.zeros(1, bool))
-        shown.append(env.render())
-        total += float(reward)
-        done = terminated or truncated
+    """Play one episode on a rendered single env; (rendered frames, total reward). A
+    ``UserError`` in one line where the env cannot draw its frames (a renderer's package not
+    installed, no ``rgb_array`` render mode)."""
+    try:
+        env = env_factory(config.env).make_single(config)
+        rng = np.random.default_rng(seed)
+        frame, _ = env.reset(seed=seed)
+        stacker = FrameStacker(np.asarray(frame)[None], config.frame_stack)
+        shown, total, done = [_rendered(env, config)], 0.0, False
+        while not done:
+            action = epsilon_greedy(q(stacker.stacks), epsilon, rng)[0]
+            frame, reward, terminated, truncated, _ = env.step(int(action))
+            stacker.push(np.asarray(frame)[None], np.zeros(1, bool))
+            shown.append(_rendered(env, config))
+            total += float(reward)
+            done = terminated or truncated
+    except gym.error.DependencyNotInstalled as error:
+        raise UserError(
+            f"{config.env} cannot draw its frames: {error} (pip install 'qarcade[classic]' "
+            "installs pygame, which classic control and Box2D draw with)"
+        ) from None
     env.close()
     return shown, total
+
+
+def _rendered(env, config: DQNConfig) -> np.ndarray:
+    frame = env.render()
+    if not isinstance(frame, np.ndarray):
+        modes = env.metadata.get("render_modes", [])
+        raise UserError(
+            f"{config.env} does not render rgb_array frames (its render modes: "
+            f"{', '.join(modes) or 'none'}); no video"
+        )
+    return frame
 
 
 def summarize(returns: np.ndarray) -> dict:
