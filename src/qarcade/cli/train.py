@@ -57,9 +57,9 @@ def _run_train(args) -> int:
 
     from qarcade.dqn.checkpoint import resume_config
     from qarcade.dqn.config import FAMILY_NAMES, build_config, default_preset, env_family
-    from qarcade.envs.resolve import resolve_env
     from qarcade.dqn.recorder import default_run_dir
     from qarcade.dqn.train import train
+    from qarcade.envs.resolve import resolve_env
 
     overrides = config_overrides(args)
     if args.resume:

@@ -8,9 +8,11 @@ autoreset, one frame per observation: the replay stacks frames itself), a single
 the frames that the replay stores instead (the gridworld's 7x7x3 grid for its 84x84x3 frame).
 
 An Atari game (``mspacman``, ``breakout``, ...) comes from ``qarcade.envs.atari`` with
-``frame_stack=1``: the replay stacks. Its training envs clip rewards and flag lost lives (``info["life_loss"]``), its
-evaluation envs (``make_eval_vector``) return the raw score; every frame gets a channel axis,
-(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C). The loop's checkpoint
+``frame_stack=1``: the replay stacks. Its training envs clip rewards and flag lost lives
+(``info["life_loss"]``), its evaluation envs (``make_eval_vector``) return the raw score; every
+frame gets a channel axis, (84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect
+(H, W, C). A Gymnasium env is made by ``gymnasium.make_vec`` (its own vector env where it has
+one); its spaces are checked first (``qarcade.envs.resolve.check_spaces``). The loop's checkpoint
 holds the training env's state as plain values (``qarcade.envs.snapshot``): the gridworld's,
 and Ms. Pac-Man's on the ``sync`` and ``async`` backends, resume step for step; ale-py's own
 (``ale``) cannot be read, and the loop restarts its games on resume.
