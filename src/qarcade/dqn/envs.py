@@ -29,6 +29,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from qarcade.dqn.config import DQNConfig
+from qarcade.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -195,12 +196,14 @@ def _gym_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
     from qarcade.envs.resolve import gym_env_info, resolve_env
 
     info = gym_env_info(config.env)  # a UserError where DQN cannot learn it
-    gym_id = resolve_env(config.env).gym_id
-    envs = None
-    if gym.spec(gym_id).vector_entry_point is not None:
-        envs = gym.make_vec(gym_id, num_envs, vectorization_mode="vector_entry_point")
+    ref = resolve_env(config.env)
+    gym_id, envs = ref.gym_id, None
+    if ref.spec.vector_entry_point is not None:
+        envs = gym.make_vec(
+            gym_id, num_envs, vectorization_mode="vector_entry_point", **_gym_limit(config)
+        )
         mode = envs.metadata.get("autoreset_mode")
-        if mode is None or AutoresetMode(mode) != AutoresetMode.NEXT_STEP or _gym_limit(config):
+        if mode is None or AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
             envs.close()
             envs = None
     if envs is None:
@@ -219,8 +222,14 @@ def _gym_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
 def _gym_single(config: DQNConfig) -> gym.Env:
     from gymnasium.wrappers import ReshapeObservation
 
-    from qarcade.envs.resolve import resolve_env
+    from qarcade.envs.resolve import gym_env_info, resolve_env
 
+    modes = gym_env_info(config.env)["render_modes"]
+    if "rgb_array" not in modes:
+        raise UserError(
+            f"{config.env} does not render rgb_array frames (its render modes: "
+            f"{', '.join(modes) or 'none'}); no video"
+        )
     env = gym.make(resolve_env(config.env).gym_id, render_mode="rgb_array", **_gym_limit(config))
     shape = env.observation_space.shape
     if len(shape) == 2 and env.observation_space.dtype == np.uint8:

@@ -37,6 +37,11 @@ class EnvRef:
     family: str  # "gridworld", "atari" or "gym"
     gym_id: str  # the id ``gymnasium.make`` takes (a module:Env-v0 keeps its module)
 
+    @property
+    def spec(self) -> gym.envs.registration.EnvSpec:
+        """The registry's spec (its module, if any, already imported by ``resolve_env``)."""
+        return gym.registry[self.gym_id.split(":", 1)[-1]]
+
 
 @dataclass(frozen=True)
 class AtariGame:
@@ -165,7 +170,7 @@ def check_spaces(name: str, observation_space: gym.Space, action_space: gym.Spac
 def gym_env_info(name: str) -> dict:
     """A Gymnasium env's spaces and the spec's figures, read from one env made and closed:
     {"observation_space", "action_space", "observations" ("vector" or "image"),
-    "reward_threshold" (None where the spec has none), "max_episode_steps"}. Raises
+    "reward_threshold" (None where the spec has none), "max_episode_steps", "render_modes"}. Raises
     ``UserError`` where DQN cannot learn it or it cannot be made."""
     ref = resolve_env(name)
     try:
@@ -183,6 +188,7 @@ def gym_env_info(name: str) -> dict:
             "observations": kind,
             "reward_threshold": None if spec is None else spec.reward_threshold,
             "max_episode_steps": None if spec is None else spec.max_episode_steps,
+            "render_modes": list(env.metadata.get("render_modes", [])),
         }
     finally:
         env.close()
