@@ -90,6 +90,12 @@ def test_cartpole_run_directory_videos_evaluates_resumes_and_plots(tmp_path, cap
     capsys.readouterr()
     assert main(["plot", str(run), "--out", str(tmp_path / "curves.png")]) == 0
     assert (tmp_path / "curves.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["explain", str(run), "--json"]) == 0  # Q-values along one greedy episode
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["figure"] == str(run / "q_values.png") and (run / "q_values.png").exists()
+    assert explained["action_names"] == ["0", "1"] and explained["ended"]
+    assert sum(explained["action_counts"]) == explained["steps"] == explained["return"]
 
 
 def test_a_breakout_run_writes_a_run_directory_that_eval_plays(tmp_path, capsys):
