@@ -87,11 +87,8 @@ def _run_play(args) -> int:
 
     if args.env == "gridworld":
         return _play_gridworld(args)
-    try:
-        ref = resolve_env(args.env)
-    except UserError:
-        ref = None
-    if ref is None or ref.family != "atari" or not PLAY_ATARI:
+    ref = resolve_env(args.env)  # an unknown name: one line with the closest
+    if ref.family != "atari" or not PLAY_ATARI:
         raise UserError(
             f"play takes gridworld or an Atari game (mspacman, breakout, ...), not {args.env!r}"
         )
