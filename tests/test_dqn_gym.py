@@ -114,11 +114,8 @@ def test_a_breakout_run_writes_a_run_directory_that_eval_plays(tmp_path, capsys)
 
 @pytest.mark.slow
 def test_cartpole_learns_with_the_classic_preset(tmp_path):
-    config = build_config("classic", None, {"env": "CartPole-v1", "max_steps": 12_000})
-    config = build_config(
-        "classic",
-        None,
-        {"max_steps": 12_000, "video": False, "final_eval_episodes": 20, "torch_threads": 1},
-    )
-    summary = train(config, tmp_path / "run", **QUIET)
-    assert summary["final_eval"]["mean"] >= 150  # random play: about 22
+    """The default for CartPole-v1, a small budget (seed 2 reaches a greedy 500 at 5,000 env
+    steps; the threshold leaves room for other CPUs' arithmetic)."""
+    overrides = {"seed": 2, "max_steps": 5_000, "video": False, "final_eval_episodes": 20}
+    summary = train(build_config("classic", None, overrides), tmp_path / "run", **QUIET)
+    assert summary["final_eval"]["mean"] >= 200  # random play: about 22
