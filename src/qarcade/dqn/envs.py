@@ -20,6 +20,7 @@ and Ms. Pac-Man's on the ``sync`` and ``async`` backends, resume step for step; 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -230,6 +231,10 @@ def _gym_single(config: DQNConfig) -> gym.Env:
             f"{config.env} does not render rgb_array frames (its render modes: "
             f"{', '.join(modes) or 'none'}); no video"
         )
+    # rgb_array frames need no window or sound: pygame (classic control, Box2D) would otherwise
+    # look for both and print an error line where there are none
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     env = gym.make(resolve_env(config.env).gym_id, render_mode="rgb_array", **_gym_limit(config))
     shape = env.observation_space.shape
     if len(shape) == 2 and env.observation_space.dtype == np.uint8:

@@ -21,6 +21,7 @@ from qarcade.dqn.device import QFunction, q_function, resolve_device
 from qarcade.dqn.envs import env_factory, make_vector
 from qarcade.dqn.learner import epsilon_greedy
 from qarcade.dqn.networks import QNetwork, network_for, to_device
+from qarcade.envs.resolve import gym_env_info, resolve_env
 from qarcade.errors import UserError
 from qarcade.runs import RunDir
 
@@ -152,7 +153,15 @@ def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, 
     from qarcade import media
 
     frames, total = record_episode(q, config, epsilon=epsilon, seed=seed)
-    media.write_video(frames, path)
+    if config.env == "gridworld" or not frames:
+        media.write_video(frames, path)  # 84x84 frames shown 4x, a step every 1/4 s
+        return total
+    # Another env's frames at their own size (CartPole's 600x400 scaled 4x was 2400x1600)
+    # and at its own pace where it names one (CartPole 50 fps); Atari: 15 steps a second.
+    fps = 15.0
+    if resolve_env(config.env).family == "gym":
+        fps = float(gym_env_info(config.env).get("render_fps") or 30)
+    media.write_video(frames, path, fps=fps, scale=max(1, 336 // max(frames[0].shape[:2])))
     return total
 
 

@@ -170,8 +170,8 @@ def check_spaces(name: str, observation_space: gym.Space, action_space: gym.Spac
 def gym_env_info(name: str) -> dict:
     """A Gymnasium env's spaces and the spec's figures, read from one env made and closed:
     {"observation_space", "action_space", "observations" ("vector" or "image"),
-    "reward_threshold" (None where the spec has none), "max_episode_steps", "render_modes"}. Raises
-    ``UserError`` where DQN cannot learn it or it cannot be made."""
+    "reward_threshold" (None where the spec has none), "max_episode_steps", "render_modes",
+    "render_fps"}. Raises ``UserError`` where DQN cannot learn it or it cannot be made."""
     ref = resolve_env(name)
     try:
         env = gym.make(ref.gym_id, disable_env_checker=True)
@@ -189,6 +189,7 @@ def gym_env_info(name: str) -> dict:
             "reward_threshold": None if spec is None else spec.reward_threshold,
             "max_episode_steps": None if spec is None else spec.max_episode_steps,
             "render_modes": list(env.metadata.get("render_modes", [])),
+            "render_fps": env.metadata.get("render_fps"),
         }
     finally:
         env.close()
