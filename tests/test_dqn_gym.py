@@ -119,3 +119,15 @@ def test_cartpole_learns_with_the_classic_preset(tmp_path):
     overrides = {"seed": 2, "max_steps": 5_000, "video": False, "final_eval_episodes": 20}
     summary = train(build_config("classic", None, overrides), tmp_path / "run", **QUIET)
     assert summary["final_eval"]["mean"] >= 200  # random play: about 22
+
+
+def test_a_sweep_on_a_gymnasium_env_takes_its_preset_and_goal(tmp_path):
+    from qarcade.sweep import SweepSpec, expand_trials
+
+    spec = SweepSpec(env="Acrobot-v1", preset="classic", algos=("dqn", "d3qn"), seeds=2)
+    trials = expand_trials(spec, tmp_path)
+    assert len(trials) == 4
+    for trial in trials:
+        config = trial["config"]
+        assert config["env"] == "Acrobot-v1" and config["network"] == "mlp"
+        assert config["goal"] == -100.0 and config["goal_metric"] == "eval"
