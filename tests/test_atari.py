@@ -1,6 +1,8 @@
 """Ms. Pac-Man: the lab's preprocessing by hand, the standard stack, the training/evaluation split,
 the vector envs against the single one, and the commands a user runs."""
 
+import json as json_module
+
 import numpy as np
 import pytest
 
@@ -350,6 +352,21 @@ def test_ctrl_c_during_play_keeps_the_game_and_writes_its_video(tmp_path, capsys
     assert iio.imread(video, index=None).shape == (9, 420, 320, 3)
 
 
+def test_any_ale_game_plays_and_preprocesses_by_its_name(tmp_path, capsys, monkeypatch):
+    assert main(["play", "ALE/Breakout-v5", "--random", "30", "--seed", "1", "--json"]) == 0
+    result = json_module.loads(capsys.readouterr().out)
+    assert result["env"] == "breakout" and result["steps"] == 30 and result["lives"] >= 4
+    monkeypatch.chdir(tmp_path)
+    assert main(["preprocess", "pong", "--steps", "5"]) == 0
+    assert capsys.readouterr().out == (
+        "pong: the standard preprocessing only (the lab's is Ms. Pac-Man's: it erases her "
+        "colour, 210+164+74)\nwrote pong-preprocessing.png\n"
+    )
+    assert (tmp_path / "pong-preprocessing.png").stat().st_size > 0
+    with pytest.raises(UserError, match="the lab's preprocessing is Ms. Pac-Man's"):
+        make_atari_env("breakout", "lab")
+
+
 def test_play_command_actions_json_matches_the_library(capsys):
     import json
 
@@ -364,7 +381,7 @@ def test_play_command_actions_json_matches_the_library(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["preprocess", "pong", "--out", "x.png"], "unknown game 'pong'; known: mspacman"),
+        (["preprocess", "pongg", "--out", "x.png"], "unknown Atari game 'pongg'; closest: pong"),
         (["preprocess", "mspacman", "--out", "/no/such/dir/x.png"], "does not exist"),
         (["preprocess", "mspacman", "--out", "frames.txt"], "must end in .png"),
         (["play", "mspacman", "--actions", "0,3,12"], "action 12 is not one of"),
@@ -397,19 +414,17 @@ def test_keyboard_play_without_a_display_is_a_user_error(monkeypatch):
         play_keyboard("mspacman")
 
 
-def test_play_unknown_game_is_argparses_one_line_error(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["play", "pacman"])
-    assert exit_info.value.code == 2
+def test_play_unknown_game_is_a_one_line_error_naming_the_closest(capsys):
+    assert main(["play", "pacmann", "--random", "3"]) == 2
     error = capsys.readouterr().err
-    assert "invalid choice: 'pacman'" in error and error.strip().count("\n") == 0
+    assert "unknown env 'pacmann'; closest: pacman" in error and error.strip().count("\n") == 0
 
 
 def test_bad_action_is_a_user_error_naming_the_actions():
     with pytest.raises(UserError, match="action 9 is not one of .*0 NOOP.*8 DOWNLEFT"):
         check_actions([0, 3, 9])
-    with pytest.raises(UserError, match="unknown game"):
-        make_atari_env("pong")
+    with pytest.raises(UserError, match="unknown Atari game 'pongg'; closest: pong"):
+        make_atari_env("pongg")
     with pytest.raises(UserError, match="unknown preprocessing"):
         make_atari_env("mspacman", "nature")
     with pytest.raises(UserError, match="unknown Atari preset field"):
@@ -423,7 +438,10 @@ def test_train_help_says_each_envs_default_preset(capsys):
         main(["train", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     preset_help = help_text.split("--preset {")[2].split("--algo")[0]  # 1: usage line, 2: its help
-    assert "(default: fast for gridworld, atari for mspacman)" in preset_help
+    assert (
+        "(default: fast for the gridworld, atari for Atari games, classic for Gymnasium envs)"
+        in preset_help
+    )
     assert "None" not in preset_help
 
 

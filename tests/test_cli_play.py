@@ -127,10 +127,10 @@ def test_errors_from_the_installed_command_are_one_line():
     )
 
 
-def test_unknown_game_is_an_argparse_error(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["play", "pong"])
-    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+def test_a_game_play_cannot_play_is_a_one_line_error(capsys):
+    assert main(["play", "CartPole-v1"]) == 2
+    err = capsys.readouterr().err
+    assert "play takes gridworld or an Atari game" in err and err.count("\n") == 1
 
 
 def read_until(fd: int, needle: bytes, timeout_s: float = 30.0) -> bytes:

@@ -67,7 +67,7 @@ def test_unknown_preset_and_algo():
 def test_a_preset_for_another_env_is_refused_in_one_line():
     from qarcade.dqn.config import build_config
 
-    with pytest.raises(UserError, match="preset atari is for mspacman, not gridworld; for "
+    with pytest.raises(UserError, match="preset atari is for Atari games, not gridworld; for "
                        "gridworld use fast, fastest or lab"):  # fmt: skip
         build_config("atari", "d3qn", {"env": "gridworld"})
     with pytest.raises(UserError, match="for mspacman use atari or atari-lab"):

@@ -204,7 +204,7 @@ def test_eval_writes_a_video_of_one_episode(reference, tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["train", "pong"], "unknown env 'pong'"),
+        (["train", "pongg"], "unknown env 'pongg'; closest: pong"),
         (["train", "gridworld", "--algo", "rainbow"], "invalid choice: 'rainbow'"),
         (["train", "gridworld", "--tau", "0"], "tau must be in (0, 1]"),
         (["eval", "."], "is not a run directory"),

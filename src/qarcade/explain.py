@@ -7,6 +7,8 @@
   first frame fills the replay's stack, so the network sees exactly what it saw in training.
   For a dueling network (Wang et al. 2016, Q = V + A - mean A) the value stream V(s) and the
   advantage stream A(s, a) are read from the network's own head, not recomputed.
+- **Q-values along one greedy episode** of a run on any other env (``q_trace``): one line per
+  action, the chosen one marked.
 - **Q-learning converging to Q*** on the lab's MDP: the Q-table recorded during one run of
   ``tabular.q_learning`` against Q* from ``tabular.q_value_iteration``, with each state's margin
   (the optimal action's value minus the best other), which decides the greedy policy.
@@ -294,6 +296,114 @@ def draw_value_map(vm: ValueMap, out: str | Path, *, title: str = "") -> Path:
     )
     fig.tight_layout()
     save_figure(fig, out)
+    plt.close(fig)
+    return out
+
+
+# --- any other env: the Q-values along one greedy episode ---
+
+
+@dataclass(frozen=True)
+class QTrace:
+    """One greedy episode of a trained agent: Q(s_t, a) for every step and action."""
+
+    env: str
+    algo: str
+    seed: int
+    q_values: np.ndarray  # (T, A) float32
+    actions: np.ndarray  # (T,) the chosen (greedy) action
+    rewards: np.ndarray  # (T,)
+    action_names: tuple[str, ...]
+    ended: bool  # the episode ended (else it was cut at the step limit)
+
+    def to_dict(self) -> dict:
+        counts = np.bincount(self.actions, minlength=self.q_values.shape[1])
+        return {
+            "env": self.env,
+            "algo": self.algo,
+            "steps": int(len(self.actions)),
+            "return": float(self.rewards.sum()),
+            "ended": self.ended,
+            "mean_max_q": float(self.q_values.max(axis=1).mean()),
+            "action_names": list(self.action_names),
+            "action_counts": counts.tolist(),
+        }
+
+
+def action_names(env: str, n_actions: int) -> tuple[str, ...]:
+    """An Atari game's own action names (NOOP, FIRE, ...); else the actions' numbers."""
+    from qarcade.envs.resolve import resolve_env
+
+    if resolve_env(env).family == "atari":
+        from qarcade.envs.atari_play import _action_meanings
+
+        return _action_meanings(env)
+    return tuple(str(a) for a in range(n_actions))
+
+
+def q_trace(
+    run_dir: str | Path,
+    seed: int = 0,
+    device: str = "cpu",
+    trust_checkpoint: bool = False,
+    max_steps: int = 5_000,
+) -> QTrace:
+    """Play one greedy episode (at most ``max_steps`` steps) of a trained run on its evaluation
+    env seeded ``seed``, recording the network's Q-values at each step. Frames are stacked as
+    the evaluation stacks them."""
+    import torch
+
+    from qarcade.dqn.device import resolve_device
+    from qarcade.dqn.envs import make_vector
+    from qarcade.dqn.evaluate import FrameStacker, load_trained
+
+    torch_device = resolve_device(device)
+    config, network = load_trained(run_dir, torch_device, trust_checkpoint)
+    envs = make_vector(config, 1, evaluation=True)
+    frames, _ = envs.reset(seed=seed)
+    stacker = FrameStacker(frames, config.frame_stack)
+    q_values, actions, rewards, ended = [], [], [], False
+    with torch.no_grad():
+        while len(actions) < max_steps and not ended:
+            obs = torch.from_numpy(stacker.stacks).to(torch_device)
+            q = network(obs).float().cpu().numpy()[0]  # (A,)
+            action = int(q.argmax())
+            frames, reward, terminated, truncated, _ = envs.step(np.array([action]))
+            q_values.append(q)
+            actions.append(action)
+            rewards.append(float(reward[0]))
+            ended = bool(terminated[0] or truncated[0])
+            stacker.push(frames, np.zeros(1, bool))
+    envs.close()
+    q_values = np.array(q_values, np.float32)
+    names = action_names(config.env, q_values.shape[1])
+    return QTrace(
+        config.env, config.algo, seed, q_values, np.array(actions), np.array(rewards), names, ended
+    )
+
+
+def draw_q_trace(trace: QTrace, out: str | Path) -> Path:
+    """One line per action of Q(s_t, a) over the episode's steps; the chosen action's value at
+    each step marked on its line."""
+    out = check_figure_path(out)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    steps = np.arange(len(trace.actions))
+    for a, name in enumerate(trace.action_names):
+        (line,) = ax.plot(steps, trace.q_values[:, a], lw=1, label=f"Q(s, {name})")
+        chosen = trace.actions == a
+        ax.plot(steps[chosen], trace.q_values[chosen, a], ".", ms=4, color=line.get_color())
+    ax.set_xlabel("step of the episode")
+    ax.set_ylabel("Q(s_t, a)")
+    cut = "" if trace.ended else f", cut at {len(steps):,} steps"
+    ax.set_title(
+        f"{trace.algo} on {trace.env}: Q-values along one greedy episode (seed {trace.seed}, "
+        f"return {trace.rewards.sum():g}{cut}); dots: the chosen action",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, ncol=min(len(trace.action_names), 6), loc="best")
+    fig.tight_layout()
+    fig.savefig(out)
     plt.close(fig)
     return out
 

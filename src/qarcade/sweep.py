@@ -548,11 +548,11 @@ def _plot_curves(sweep_dir: Path, rows: list[dict], points: int) -> None:
             mean, low, high = band_over_runs(values)
             curves[f"{variant} ({len(runs)} seeds)"] = (grid, mean, low, high)
     spec = read_spec(sweep_dir)
-    goal = spec.fixed.get("goal", build_config(spec.preset, None, {}).goal)
+    goal = spec.fixed.get("goal", build_config(spec.preset, None, {"env": spec.env}).goal)
     plot_curves_with_bands(
         curves,
         sweep_dir / CURVES_PNG,
-        goal=goal,
+        goal=goal if math.isfinite(goal) else None,  # inf: the env has no goal
         title="mean of the last 50 training episodes, 95% bootstrap band",
     )
 

@@ -5,9 +5,9 @@ one adds its arguments, its docstring the command's --help description; one runs
 per part of the lab holds its commands:
 
     mdp.py      qarcade mdp
-    play.py     qarcade play (the gridworld; the keyboard loop itself is ``qarcade.play``)
+    play.py     qarcade play (the gridworld, or an Atari game through atari.py)
     train.py    qarcade train, qarcade eval
-    atari.py    qarcade preprocess, qarcade play mspacman
+    atari.py    qarcade preprocess GAME, qarcade play GAME (any ALE game)
     sweep.py    qarcade sweep
     explain.py  qarcade explain, qarcade plot
 

@@ -16,7 +16,9 @@ from qarcade.cli.common import (
 
 
 def _explain_arguments(parser):
-    """Draw what an agent learned, as a PNG. RUN_DIR (a gridworld run): for one layout (goals
+    """Draw what an agent learned, as a PNG. A run on any env but the gridworld: its
+    Q-values along one greedy episode (seed --seed), one line per action, the chosen one
+    marked (RUN_DIR/q_values.png). RUN_DIR (a gridworld run): for one layout (goals
     and fires of the reset with --seed), the hero is put on every other cell and the trained
     network's max_a Q is drawn as a heatmap with the greedy action as an arrow in each cell;
     for a dueling network (dueling, d3qn) the value stream V(s) and the advantages A(s, a)
@@ -25,14 +27,15 @@ def _explain_arguments(parser):
     and draws its Q-table over the steps against Q*, with each state's margin: at gamma 0.99
     the margins settle long before the values do."""
     parser.add_argument(
-        "target", metavar="RUN_DIR", help="a gridworld run directory, or mdp for the lab's MDP"
+        "target", metavar="RUN_DIR", help="a run directory, or mdp for the lab's MDP"
     )
     from qarcade import tabular
 
     parser.add_argument(
         "--out",
         metavar="FILE",
-        help="figure to write, .png, .pdf or .svg (None: RUN_DIR/values.png, or mdp_q.png)",
+        help="figure to write, .png, .pdf or .svg (None: RUN_DIR/values.png, "
+        "RUN_DIR/q_values.png for another env than the gridworld, or mdp_q.png)",
     )
     parser.add_argument(
         "--seed", type=seed_int, default=0, help="layout seed (mdp: Q-learning seed)"
@@ -83,6 +86,8 @@ def _run_explain(args) -> int:
         print(f"wrote {out}")
         return 0
     run = RunDir.open(args.target)  # a missing or wrong RUN_DIR is named before anything else
+    if run.read_config().get("env") != "gridworld":
+        return _explain_episode(args, run)
     if not args.out:
         run.refuse_link("values.png")
     out = Path(args.out) if args.out else Path(args.target) / "values.png"
@@ -105,6 +110,41 @@ def _run_explain(args) -> int:
             else:
                 cells.append(f"{vm.state_value[y, x]:6.2f}{arrows[vm.greedy[y, x]]}")
         print("  " + " ".join(cells))
+    print(f"wrote {out}")
+    return 0
+
+
+def _explain_episode(args, run) -> int:
+    """A run on any env but the gridworld: Q-values along one greedy episode."""
+    import json
+    from pathlib import Path
+
+    from qarcade import explain
+
+    if not args.out:
+        run.refuse_link("q_values.png")
+    out = Path(args.out) if args.out else Path(args.target) / "q_values.png"
+    explain.check_figure_path(out)
+    trace = explain.q_trace(
+        args.target, seed=args.seed, device=args.device, trust_checkpoint=args.trust_checkpoint
+    )
+    explain.draw_q_trace(trace, out)
+    summary = trace.to_dict()
+    if args.json:
+        print(json.dumps({"figure": str(out), "seed": args.seed, **summary}))
+        return 0
+    total = len(trace.actions)
+    chosen = ", ".join(
+        f"{name} {count / total:.0%}"
+        for name, count in zip(trace.action_names, summary["action_counts"], strict=True)
+        if count
+    )
+    cut = "" if trace.ended else " (cut there)"
+    print(
+        f"{trace.algo} on {trace.env}, seed {args.seed}: one greedy episode of {total:,} steps"
+        f"{cut}, return {summary['return']:g}; mean max_a Q {summary['mean_max_q']:.2f}; "
+        f"chosen: {chosen}"
+    )
     print(f"wrote {out}")
     return 0
 

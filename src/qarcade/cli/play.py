@@ -1,7 +1,7 @@
 """``qarcade play ENV``: play a game by hand or replay a list of actions, optionally a video.
 
-One handler per game in ``PLAY_GAMES`` (name -> run(args) -> exit code); the gridworld's is here
-(its keyboard loop is ``qarcade.play``), Ms. Pac-Man's adds itself from ``qarcade.cli.atari``.
+The gridworld's handler is here (its keyboard loop is ``qarcade.play``); every Atari game's
+adds itself to ``PLAY_ATARI`` from ``qarcade.cli.atari``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from qarcade.cli.common import (
     seed_int,
     seed_or_fresh,
 )
+from qarcade.errors import UserError
 
 
 def _play_arguments(parser):
@@ -24,9 +25,10 @@ def _play_arguments(parser):
     1 down, 2 left, 3 right) and prints the total reward. --video FILE (.mp4 or .gif) writes the
     episode, each frame held 1/--fps seconds. mspacman: --actions 0,3,3 (0..8: NOOP, UP, RIGHT,
     LEFT, DOWN, UPRIGHT, UPLEFT, DOWNRIGHT, DOWNLEFT) or --random N, anywhere; the keyboard (W A
-    S D in a pygame window) only where a display exists."""
+    S D in a pygame window) only where a display exists. Any other Atari game the same way
+    (its own actions: --actions 99 lists them)."""
     parser.add_argument(
-        "env", metavar="ENV", choices=PLAY_GAMES, help="the game: gridworld or mspacman"
+        "env", metavar="ENV", help="the game: gridworld or an Atari game (mspacman, breakout, ...)"
     )
     parser.add_argument(
         "--actions", help="comma-separated actions to play instead of the keyboard, e.g. 3,3,1,0"
@@ -35,11 +37,11 @@ def _play_arguments(parser):
     parser.add_argument("--size", type=int, default=5, help="gridworld side, 3..20")
     parser.add_argument("--partial", action="store_true", help="gridworld: 3x3 partial view")
     parser.add_argument("--video", metavar="FILE", help="write the episode to FILE (.mp4 or .gif)")
-    parser.add_argument("--random", type=positive_int, metavar="N", help="mspacman: N random steps")
+    parser.add_argument("--random", type=positive_int, metavar="N", help="Atari: N random steps")
     parser.add_argument(
         "--fps",
         type=positive_float,
-        help="video frames per second (default: gridworld 4, mspacman 15)",
+        help="video frames per second (default: gridworld 4, Atari 15)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
@@ -77,11 +79,20 @@ def _play_gridworld(args) -> int:
     return 0
 
 
-PLAY_GAMES = {"gridworld": _play_gridworld}
+PLAY_ATARI: list = []  # qarcade.cli.atari's handler, run(args, game) -> exit code
 
 
 @command("play", help="play a game by hand (keys or --actions), optionally write a video")(
     _play_arguments
 )
 def _run_play(args) -> int:
-    return PLAY_GAMES[args.env](args)
+    from qarcade.envs.resolve import resolve_env
+
+    if args.env == "gridworld":
+        return _play_gridworld(args)
+    ref = resolve_env(args.env)  # an unknown name: one line with the closest
+    if ref.family != "atari" or not PLAY_ATARI:
+        raise UserError(
+            f"play takes gridworld or an Atari game (mspacman, breakout, ...), not {args.env!r}"
+        )
+    return PLAY_ATARI[0](args, ref.name)

@@ -54,7 +54,11 @@ def _sweep_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     from qarcade.dqn.config import PRESETS
 
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="named config")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="named config (default: the env's, as qarcade train picks it)",
+    )
     config_flags(parser)
 
 
@@ -65,6 +69,8 @@ def _run_sweep(args) -> int:
     import json
     import time
 
+    from qarcade.dqn.config import default_preset
+    from qarcade.envs.resolve import resolve_env
     from qarcade.sweep import SweepSpec, format_report, load_spec_file, run_sweep
 
     overrides = config_overrides(args)
@@ -74,14 +80,19 @@ def _run_sweep(args) -> int:
         sweep_dir, spec = args.resume, None
     else:
         values = {"algos": tuple(a.strip() for a in args.algo.split(",") if a.strip())}
-        values.update(seeds=args.seeds, preset=args.preset, fixed=overrides)
+        values.update(seeds=args.seeds, fixed=overrides)
+        if args.preset:
+            values["preset"] = args.preset
         if args.file:
             values.update(load_spec_file(args.file))
         values["env"] = args.env or values.get("env")
         if not values["env"]:
             raise UserError("name an environment (gridworld), a --file with env, or --resume DIR")
+        values["env"] = resolve_env(values["env"]).name  # "ALE/Pong-v5" -> pong
+        values.setdefault("preset", default_preset(values["env"]))
         spec = SweepSpec(**values)
-        sweep_dir = args.out or f"sweeps/{spec.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder = "".join(c if c.isalnum() or c in "_.-" else "-" for c in spec.env)
+        sweep_dir = args.out or f"sweeps/{folder}-{time.strftime('%Y%m%d-%H%M%S')}"
     report = run_sweep(
         spec,
         sweep_dir,

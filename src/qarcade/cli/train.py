@@ -26,12 +26,17 @@ def _train_arguments(parser):
     learning_curve.png and video.mp4. Stops at --goal (mean reward of the last 50 training
     episodes, or of a greedy evaluation with --goal-metric eval), --max-steps or --max-minutes.
     Ctrl-C or SIGTERM writes a checkpoint; --resume RUN_DIR continues exactly where it stopped."""
-    from qarcade.dqn.config import ALGOS, DEFAULT_PRESETS, PRESETS
+    from qarcade.dqn.config import ALGOS, DEFAULT_PRESETS, FAMILY_NAMES, PRESETS
 
     parser.add_argument(
-        "env", nargs="?", help="environment: gridworld or mspacman (omit with --resume)"
+        "env",
+        nargs="?",
+        help="environment: gridworld, an Atari game (mspacman, breakout, ALE/Pong-v5) or any "
+        "Gymnasium id with discrete actions (CartPole-v1, my_package:MyEnv-v0); omit with --resume",
     )
-    per_env = ", ".join(f"{name} for {env}" for env, name in DEFAULT_PRESETS.items())
+    per_env = ", ".join(
+        f"{name} for {FAMILY_NAMES[family]}" for family, name in DEFAULT_PRESETS.items()
+    )
     parser.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -52,10 +57,10 @@ def _run_train(args) -> int:
     import json
 
     from qarcade.dqn.checkpoint import resume_config
-    from qarcade.dqn.config import build_config, default_preset
-    from qarcade.dqn.envs import env_factory
+    from qarcade.dqn.config import FAMILY_NAMES, build_config, default_preset, env_family
     from qarcade.dqn.recorder import default_run_dir
     from qarcade.dqn.train import train
+    from qarcade.envs.resolve import resolve_env
     from qarcade.outfiles import check_folder
 
     overrides = config_overrides(args)
@@ -68,12 +73,18 @@ def _run_train(args) -> int:
         run_dir = args.resume
     else:
         if not args.env:
-            raise UserError("name an environment (gridworld, mspacman) or --resume RUN_DIR")
-        env_factory(args.env)
-        preset_name = getattr(args, "preset", None) or default_preset(args.env)
-        config = build_config(preset_name, args.algo, {**overrides, "env": args.env})
+            raise UserError(
+                "name an environment (gridworld, breakout, CartPole-v1, ...) or --resume RUN_DIR"
+            )
+        env = resolve_env(args.env).name  # one spelling per env: "ALE/Breakout-v5" -> breakout
+        given = getattr(args, "preset", None)
+        preset_name = given or default_preset(env)
+        config = build_config(preset_name, args.algo, {**overrides, "env": env})
         run_dir = check_folder(args.out or default_run_dir(config), "run directory")
     log = (lambda *a, **k: None) if args.json else print
+    if not args.resume:
+        how = "" if given else f", the default for {FAMILY_NAMES[env_family(env)]}"
+        log(f"{env}: preset {preset_name}{how}")
     summary = train(
         config,
         run_dir,

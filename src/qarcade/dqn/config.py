@@ -65,8 +65,8 @@ def _f(
     """A config field. ``check``: a key of ``CHECKS``. ``resumable``: ``--resume`` may change it
     (budgets and bookkeeping, not the learning). ``before``: the value runs saved before the
     field existed had in effect, for their config.json (default: the field's default).
-    ``only``: the field matters only on "gridworld", on "atari" or on "cuda" (a run's log
-    leaves it out elsewhere)."""
+    ``only``: the field matters only on "gridworld", on "atari", on "cuda" or with the "mlp"
+    network (a run's log leaves it out elsewhere)."""
     metadata = {"help": help, "choices": choices, "check": check, "resumable": resumable}
     metadata["only"] = only
     if before is not _NO_DEFAULT:
@@ -77,15 +77,19 @@ def _f(
 @dataclass(frozen=True)
 class DQNConfig:
     # --- environment ---
-    env: str = _f("gridworld", "environment: gridworld or mspacman")
+    env: str = _f(
+        "gridworld",
+        "environment: gridworld, an Atari game (mspacman, breakout, ALE/Pong-v5) or any "
+        "Gymnasium id with discrete actions (CartPole-v1, module:Env-v0)",
+    )
     grid_size: int = _f(5, "gridworld: cells per side", check="positive", only="gridworld")
     partial: bool = _f(
         False, "gridworld: observe only the 3x3 window around the hero", only="gridworld"
     )
     max_episode_steps: int = _f(
         50,
-        "episode length limit in env steps (a truncation); Atari: 4 frames each",
-        check="positive",
+        "episode length limit in env steps (a truncation; 0 = the env's own); Atari: 4 frames each",
+        check="not_negative",
     )
     num_envs: int = _f(16, "environment copies stepped together", check="positive")
     frame_stack: int = _f(1, "frames per observation, rebuilt by index", check="frames")
@@ -119,6 +123,9 @@ class DQNConfig:
         "lab",
         "torso: the lab's CNN, the Nature CNN, one cell per pixel (cells), pooled (tiny), MLP",
         ("lab", "nature", "cells", "tiny", "mlp"),
+    )
+    mlp_width: int = _f(
+        256, "mlp: units of each of its two hidden layers", check="positive", only="mlp"
     )
     dueling: bool = _f(True, "dueling head Q = V + A - mean(A) instead of a plain head")
     # --- learning ---
@@ -296,8 +303,9 @@ def shown_fields(config: DQNConfig, device_type: str) -> dict[str, Any]:
     applies = {
         None: True,
         "gridworld": config.env == "gridworld",
-        "atari": config.env == "mspacman",
+        "atari": env_family(config.env) == "atari",
         "cuda": device_type == "cuda",
+        "mlp": config.network == "mlp",
     }
     return {
         f.name: getattr(config, f.name)
@@ -340,6 +348,8 @@ def check_config(config: DQNConfig) -> None:
             f"batch_size {config.batch_size:,} is more than the replay holds "
             f"(buffer_size {config.buffer_size:,})"
         )
+    if config.env == "gridworld" and config.max_episode_steps == 0:
+        raise UserError("max_episode_steps must be positive on the gridworld (it never ends)")
 
 
 # The four algorithms are two flags: (double, dueling).
@@ -455,20 +465,71 @@ ATARI = DQNConfig(
 # whole games and no life-loss terminal.
 ATARI_LAB = dataclasses.replace(ATARI, atari_preprocessing="lab", frame_stack=1)
 
+# Low-dimensional control (CartPole, Acrobot, MountainCar, LunarLander: any env whose
+# observation is a flat vector), tuned on CartPole-v1 for env steps and wall time to a greedy
+# 475 on a 2-core CPU (docs/BENCHMARKS.md, "Any Gymnasium environment"): an MLP of two 256-unit
+# layers, 8 envs sharing one forward, D3QN with 3-step returns (one-step DQN took 3x the steps),
+# a high replay ratio (4 updates of 64 per vector step of 8 envs: half of those took ~2x the
+# steps) at the Zoo's learning rate 2.3e-3, a hard target copy every 128 updates, epsilon
+# 1 -> 0.04 over 8,000 steps. A run stops when a greedy evaluation of 20 fresh episodes (every
+# 2,500 env steps) reaches the env's reward_threshold (CartPole-v1 475; an env without one runs
+# to max_steps); episodes keep the env's own limit (max_episode_steps 0).
+CLASSIC = DQNConfig(
+    env="CartPole-v1",
+    max_episode_steps=0,
+    num_envs=8,
+    frame_stack=1,
+    network="mlp",
+    mlp_width=256,
+    gamma=0.99,
+    n_step=3,
+    learning_rate=2.3e-3,
+    loss="huber",
+    grad_clip_norm=10.0,
+    batch_size=64,
+    buffer_size=50_000,
+    warmup_steps=1_000,
+    train_every_steps=2,
+    updates_per_round=1,
+    target_update_every=128,
+    epsilon_start=1.0,
+    epsilon_end=0.04,
+    epsilon_decay_steps=8_000,
+    eval_every_steps=2_500,
+    eval_episodes=20,
+    final_eval_episodes=100,
+    goal=475.0,
+    goal_metric="eval",
+    train_goal=0.0,  # the lab's 15 is the gridworld's
+    goal_window=20,
+    max_steps=150_000,
+    precision="float32",  # bfloat16 only slows a network this small
+    torch_threads=1,  # a second thread only waits on a network this small
+)
+
 PRESETS: dict[str, DQNConfig] = {
     "fast": FAST,
     "fastest": FASTEST,
     "lab": LAB,
     "atari": ATARI,
     "atari-lab": ATARI_LAB,
+    "classic": CLASSIC,
 }
 
-# The preset used when --preset is not given, per env.
-DEFAULT_PRESETS: dict[str, str] = {"gridworld": "fast", "mspacman": "atari"}
+# The preset used when --preset is not given, per env family (``qarcade.envs.resolve``):
+# gymnasium envs whose observations are images start from ``classic`` with the Nature CNN.
+DEFAULT_PRESETS: dict[str, str] = {"gridworld": "fast", "atari": "atari", "gym": "classic"}
+
+
+def env_family(env: str) -> str:
+    """ "gridworld", "atari" or "gym" (a ``UserError`` for a name that means no env)."""
+    from qarcade.envs.resolve import family
+
+    return family(env)
 
 
 def default_preset(env: str) -> str:
-    return DEFAULT_PRESETS.get(env, "fast")
+    return DEFAULT_PRESETS[env_family(env)]
 
 
 def preset(name: str) -> DQNConfig:
@@ -482,15 +543,43 @@ def field_help() -> dict[str, str]:
     return {f.name: f.metadata["help"] for f in dataclasses.fields(DQNConfig)}
 
 
+FAMILY_NAMES = {"gridworld": "the gridworld", "atari": "Atari games", "gym": "Gymnasium envs"}
+
+
 def build_config(preset_name: str, algo: str | None, overrides: dict) -> DQNConfig:
-    """A preset, then ``--algo``'s two flags, then explicit field overrides (in that order)."""
+    """A preset, then ``--algo``'s two flags, then explicit field overrides (in that order).
+
+    A preset is for one family of envs (the gridworld, Atari games, other Gymnasium envs); on
+    another env of its family it takes that env's goal (``for_env``), and on another family
+    it is refused: its budgets, network and frames are another game's."""
     config = preset(preset_name)
     env = overrides.get("env", config.env)
-    if env != config.env:  # its budgets, network and frames are another game's
-        fits = [name for name, values in PRESETS.items() if values.env == env]
-        listed = ", ".join(fits[:-1]) + " or " + fits[-1] if len(fits) > 1 else "".join(fits)
-        instead = f"; for {env} use {listed}" if fits else ""
-        raise UserError(f"preset {preset_name} is for {config.env}, not {env}{instead}")
+    if env != config.env:
+        preset_family, env_family_ = env_family(config.env), env_family(env)
+        if preset_family != env_family_:
+            fits = [n for n, v in PRESETS.items() if env_family(v.env) == env_family_]
+            listed = ", ".join(fits[:-1]) + " or " + fits[-1] if len(fits) > 1 else "".join(fits)
+            raise UserError(
+                f"preset {preset_name} is for {FAMILY_NAMES[preset_family]}, not {env}; "
+                f"for {env} use {listed}"
+            )
+        config = for_env(config, env, set(overrides))
     if algo is not None:
         config = with_algo(config, algo)
     return dataclasses.replace(config, **overrides)
+
+
+def for_env(config: DQNConfig, env: str, overridden: set[str]) -> DQNConfig:
+    """``config`` (a preset of ``env``'s family) on ``env``: the goal is the env's own
+    (Gymnasium's ``reward_threshold``; none, so the step budget, where it has none); a
+    Gymnasium env that shows images gets the Nature CNN. Fields in ``overridden`` are kept."""
+    changes: dict[str, Any] = {"env": env, "goal": math.inf}
+    if env_family(env) == "gym":
+        from qarcade.envs.resolve import gym_env_info
+
+        info = gym_env_info(env)  # a UserError where DQN cannot learn it
+        if info["reward_threshold"] is not None:
+            changes["goal"] = float(info["reward_threshold"])
+        if info["observations"] == "image":
+            changes["network"] = "nature"
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if k not in overridden})

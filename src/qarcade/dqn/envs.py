@@ -1,14 +1,18 @@
-"""Environment factories for the training loop, keyed by the config's ``env`` name.
+"""Environment factories for the training loop, keyed by the config's ``env`` name: the
+gridworld's, one for every Atari game and one for every other Gymnasium env (``env_factory``
+resolves a name through ``qarcade.envs.resolve``).
 
 A factory builds the vector env the loop collects from (Gymnasium's vector API, next-step
 autoreset, one frame per observation: the replay stacks frames itself), a single env with
 ``render_mode="rgb_array"`` for videos, and optionally a frame codec: an exact, smaller code of
 the frames that the replay stores instead (the gridworld's 7x7x3 grid for its 84x84x3 frame).
 
-Ms. Pac-Man (``mspacman``) comes from ``qarcade.envs.atari`` with ``frame_stack=1``: the replay
-stacks. Its training envs clip rewards and flag lost lives (``info["life_loss"]``), its
-evaluation envs (``make_eval_vector``) return the raw score; every frame gets a channel axis,
-(84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect (H, W, C). The loop's checkpoint
+An Atari game (``mspacman``, ``breakout``, ...) comes from ``qarcade.envs.atari`` with
+``frame_stack=1``: the replay stacks. Its training envs clip rewards and flag lost lives
+(``info["life_loss"]``), its evaluation envs (``make_eval_vector``) return the raw score; every
+frame gets a channel axis, (84, 84, 1) uint8 or the lab's (88, 80, 1) int8, as the CNNs expect
+(H, W, C). A Gymnasium env is made by ``gymnasium.make_vec`` (its own vector env where it has
+one); its spaces are checked first (``qarcade.envs.resolve.check_spaces``). The loop's checkpoint
 holds the training env's state as plain values (``qarcade.envs.snapshot``): the gridworld's,
 and Ms. Pac-Man's on the ``sync`` and ``async`` backends, resume step for step; ale-py's own
 (``ale``) cannot be read, and the loop restarts its games on resume.
@@ -16,6 +20,7 @@ and Ms. Pac-Man's on the ``sync`` and ``async`` backends, resume step for step; 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -142,7 +147,7 @@ class _AddChannel(gym.vector.VectorObservationWrapper):
         return observations[..., None]
 
 
-def _mspacman_vector(
+def _atari_vector(
     config: DQNConfig, num_envs: int, for_training: bool = True
 ) -> gym.vector.VectorEnv:
     from qarcade.envs.atari import make_atari_vector_env
@@ -151,7 +156,7 @@ def _mspacman_vector(
     if not for_training and backend == "auto" and config.atari_preprocessing == "lab":
         backend = "sync"  # up to 32 evaluation copies: no process per copy
     envs = make_atari_vector_env(
-        "mspacman",
+        config.env,
         config.atari_preprocessing,
         num_envs=num_envs,
         for_training=for_training,
@@ -163,17 +168,17 @@ def _mspacman_vector(
     return envs
 
 
-def _mspacman_eval_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
-    return _mspacman_vector(config, num_envs, for_training=False)
+def _atari_eval_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
+    return _atari_vector(config, num_envs, for_training=False)
 
 
-def _mspacman_single(config: DQNConfig) -> gym.Env:
+def _atari_single(config: DQNConfig) -> gym.Env:
     from gymnasium.wrappers import ReshapeObservation
 
     from qarcade.envs.atari import make_atari_env
 
     env = make_atari_env(
-        "mspacman",
+        config.env,
         config.atari_preprocessing,
         for_training=False,
         render_mode="rgb_array",
@@ -183,19 +188,80 @@ def _mspacman_single(config: DQNConfig) -> gym.Env:
     return env if _channel_last(shape) == shape else ReshapeObservation(env, _channel_last(shape))
 
 
-def _mspacman_frames_per_step(config: DQNConfig) -> float:
+def _atari_frames_per_step(config: DQNConfig) -> float:
     return 4.0 if config.atari_preprocessing == "standard" else 3.0  # lab: 2..4, mean 3
 
 
+ATARI_FACTORY = EnvFactory(
+    _atari_vector,
+    _atari_single,
+    make_eval_vector=_atari_eval_vector,
+    frames_per_step=_atari_frames_per_step,
+)
+
+
+def _gym_limit(config: DQNConfig) -> dict:
+    # 0: the env's own limit (its spec's max_episode_steps, CartPole-v1's 500)
+    return {"max_episode_steps": config.max_episode_steps} if config.max_episode_steps else {}
+
+
+def _gym_vector(config: DQNConfig, num_envs: int) -> gym.vector.VectorEnv:
+    """Gymnasium's own vector env: the env's vector entry point where it has one that resets
+    the way the replay needs (CartPole's steps all copies in numpy), else its copies in turn."""
+    from qarcade.envs.resolve import gym_env_info, resolve_env
+
+    info = gym_env_info(config.env)  # a UserError where DQN cannot learn it
+    ref = resolve_env(config.env)
+    gym_id, envs = ref.gym_id, None
+    if ref.spec.vector_entry_point is not None:
+        envs = gym.make_vec(
+            gym_id, num_envs, vectorization_mode="vector_entry_point", **_gym_limit(config)
+        )
+        mode = envs.metadata.get("autoreset_mode")
+        if mode is None or AutoresetMode(mode) != AutoresetMode.NEXT_STEP:
+            envs.close()
+            envs = None
+    if envs is None:
+        envs = gym.make_vec(
+            gym_id,
+            num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.NEXT_STEP},
+            **_gym_limit(config),
+        )
+    if info["observations"] == "image" and len(envs.single_observation_space.shape) == 2:
+        envs = _AddChannel(envs)
+    return envs
+
+
+def _gym_single(config: DQNConfig) -> gym.Env:
+    from gymnasium.wrappers import ReshapeObservation
+
+    from qarcade.envs.resolve import gym_env_info, resolve_env
+
+    modes = gym_env_info(config.env)["render_modes"]
+    if "rgb_array" not in modes:
+        raise UserError(
+            f"{config.env} does not render rgb_array frames (its render modes: "
+            f"{', '.join(modes) or 'none'}); no video"
+        )
+    # rgb_array frames need no window or sound: pygame (classic control, Box2D) would otherwise
+    # look for both and print an error line where there are none
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    env = gym.make(resolve_env(config.env).gym_id, render_mode="rgb_array", **_gym_limit(config))
+    shape = env.observation_space.shape
+    if len(shape) == 2 and env.observation_space.dtype == np.uint8:
+        env = ReshapeObservation(env, _channel_last(shape))
+    return env
+
+
+GYM_FACTORY = EnvFactory(_gym_vector, _gym_single)
+
+# Factories by name, ahead of the families (``register_env_factory`` adds one by hand).
 ENV_FACTORIES: dict[str, EnvFactory] = {
     "gridworld": EnvFactory(
         _gridworld_vector, _gridworld_single, _gridworld_codec, symmetries=_gridworld_symmetries
-    ),
-    "mspacman": EnvFactory(
-        _mspacman_vector,
-        _mspacman_single,
-        make_eval_vector=_mspacman_eval_vector,
-        frames_per_step=_mspacman_frames_per_step,
     ),
 }
 
@@ -221,9 +287,13 @@ def register_env_factory(name: str, factory: EnvFactory) -> None:
 
 
 def env_factory(name: str) -> EnvFactory:
-    if name not in ENV_FACTORIES:
-        raise UserError(f"unknown env {name!r}; choose one of {', '.join(sorted(ENV_FACTORIES))}")
-    return ENV_FACTORIES[name]
+    """The factory of ``name``: one registered by hand, else its family's (an Atari game's, a
+    Gymnasium env's); a ``UserError`` naming the closest ids where the name means no env."""
+    from qarcade.envs.resolve import resolve_env
+
+    if name in ENV_FACTORIES:
+        return ENV_FACTORIES[name]
+    return ATARI_FACTORY if resolve_env(name).family == "atari" else GYM_FACTORY
 
 
 def make_vector(config: DQNConfig, num_envs: int, evaluation: bool = False) -> gym.vector.VectorEnv:

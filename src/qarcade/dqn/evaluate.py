@@ -16,6 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import NamedTuple
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -25,6 +26,7 @@ from qarcade.dqn.device import QFunction, q_function, resolve_device
 from qarcade.dqn.envs import env_factory, make_vector
 from qarcade.dqn.learner import epsilon_greedy
 from qarcade.dqn.networks import QNetwork, network_for, to_device
+from qarcade.envs.resolve import gym_env_info, resolve_env
 from qarcade.errors import UserError
 from qarcade.runs import RunDir
 
@@ -128,21 +130,40 @@ def play(
 def record_episode(
     q: QFunction, config: DQNConfig, *, epsilon: float = 0.0, seed: int = 0
 ) -> tuple[list[np.ndarray], float]:
-    """Play one episode on a rendered single env; (rendered frames, total reward)."""
-    env = env_factory(config.env).make_single(config)
-    rng = np.random.default_rng(seed)
-    frame, _ = env.reset(seed=seed)
-    stacker = FrameStacker(np.asarray(frame)[None], config.frame_stack)
-    shown, total, done = [env.render()], 0.0, False
-    while not done:
-        action = epsilon_greedy(q(stacker.stacks), epsilon, rng)[0]
-        frame, reward, terminated, truncated, _ = env.step(int(action))
-        stacker.push(np.asarray(frame)[None], np.zeros(1, bool))
-        shown.append(env.render())
-        total += float(reward)
-        done = terminated or truncated
+    """Play one episode on a rendered single env; (rendered frames, total reward). A
+    ``UserError`` in one line where the env cannot draw its frames (a renderer's package not
+    installed, no ``rgb_array`` render mode)."""
+    try:
+        env = env_factory(config.env).make_single(config)
+        rng = np.random.default_rng(seed)
+        frame, _ = env.reset(seed=seed)
+        stacker = FrameStacker(np.asarray(frame)[None], config.frame_stack)
+        shown, total, done = [_rendered(env, config)], 0.0, False
+        while not done:
+            action = epsilon_greedy(q(stacker.stacks), epsilon, rng)[0]
+            frame, reward, terminated, truncated, _ = env.step(int(action))
+            stacker.push(np.asarray(frame)[None], np.zeros(1, bool))
+            shown.append(_rendered(env, config))
+            total += float(reward)
+            done = terminated or truncated
+    except gym.error.DependencyNotInstalled as error:
+        raise UserError(
+            f"{config.env} cannot draw its frames: {error} (pip install 'qarcade[classic]' "
+            "installs pygame, which classic control and Box2D draw with)"
+        ) from None
     env.close()
     return shown, total
+
+
+def _rendered(env, config: DQNConfig) -> np.ndarray:
+    frame = env.render()
+    if not isinstance(frame, np.ndarray):
+        modes = env.metadata.get("render_modes", [])
+        raise UserError(
+            f"{config.env} does not render rgb_array frames (its render modes: "
+            f"{', '.join(modes) or 'none'}); no video"
+        )
+    return frame
 
 
 def summarize(returns: np.ndarray, stuck: np.ndarray | None = None) -> dict:
@@ -186,7 +207,15 @@ def write_episode_video(q: QFunction, config: DQNConfig, path: Path, seed: int, 
     from qarcade import media
 
     frames, total = record_episode(q, config, epsilon=epsilon, seed=seed)
-    media.write_video(frames, path)
+    if config.env == "gridworld" or not frames:
+        media.write_video(frames, path)  # 84x84 frames shown 4x, a step every 1/4 s
+        return total
+    # Another env's frames at their own size (CartPole's 600x400 scaled 4x was 2400x1600)
+    # and at its own pace where it names one (CartPole 50 fps); Atari: 15 steps a second.
+    fps = 15.0
+    if resolve_env(config.env).family == "gym":
+        fps = float(gym_env_info(config.env).get("render_fps") or 30)
+    media.write_video(frames, path, fps=fps, scale=max(1, 336 // max(frames[0].shape[:2])))
     return total
 
 

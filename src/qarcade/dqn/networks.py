@@ -276,6 +276,7 @@ def build_q_network(
     frame_stack: int,
     n_actions: int,
     grid_px: int | None = None,
+    mlp_width: int = 256,
 ) -> QNetwork:
     """The Q-network named by the config, for frames of ``frame_shape`` and ``frame_dtype``.
 
@@ -296,7 +297,7 @@ def build_q_network(
     elif network == "tiny":
         torso, hidden, split = _tiny(), 0, False
     elif network == "mlp":
-        torso, hidden, split = _mlp(), 0, False
+        torso, hidden, split = _mlp(mlp_width), 0, False
     else:
         raise ValueError(f"unknown network {network!r}")
     dummy = torch.zeros((1, frame_stack, *frame_shape))  # also materialises lazy layers
@@ -331,6 +332,15 @@ def count_parameters(module: nn.Module) -> int:
 
 def network_for(config, observation_space, action_space) -> QNetwork:
     """The config's Q-network for an env's single observation and action spaces."""
+    from qarcade.errors import UserError
+
+    shape = tuple(observation_space.shape)
+    if config.network in FIRST_CONV or config.network == "tiny":
+        if len(shape) != 3:
+            raise UserError(
+                f"network {config.network} reads images (H, W, C); {config.env} observes "
+                f"shape {shape} (--network mlp reads vectors)"
+            )
     return build_q_network(
         config.network,
         config.dueling,
@@ -339,6 +349,7 @@ def network_for(config, observation_space, action_space) -> QNetwork:
         config.frame_stack,
         int(action_space.n),
         grid_input_px(config),
+        config.mlp_width,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -31,6 +32,7 @@ from qarcade.dqn.checkpoint import Counters
 from qarcade.dqn.config import DQNConfig, shown_fields
 from qarcade.dqn.envs import env_factory
 from qarcade.dqn.evaluate import play, summarize, write_episode_video
+from qarcade.errors import UserError
 from qarcade.runs import CURVE, EVALUATIONS, METRICS, TENSORBOARD, VIDEO, RunDir
 
 
@@ -232,8 +234,11 @@ class Recorder:
         if not interrupted and config.video and counters.env_steps != self.resumed_at:
             self.learner.online.eval()
             epsilon = config.eval_epsilon
-            write_episode_video(self.q_online, config, run / VIDEO, self.eval_seed, epsilon)
-            video = str(run / VIDEO)
+            try:
+                write_episode_video(self.q_online, config, run / VIDEO, self.eval_seed, epsilon)
+                video = str(run / VIDEO)
+            except UserError as error:  # the env cannot draw: the run itself is done and kept
+                self.log(f"no video: {error}")
         self.writer.close()
         summary = run_summary(
             config,
@@ -285,7 +290,8 @@ class StopSignals:
 
 def default_run_dir(config: DQNConfig, root: str | Path = "runs") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{config.env}-{config.algo}-seed{config.seed}-{stamp}-{os.getpid()}"
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env)  # module:Env-v0, ns/Env-v0: one folder
+    return Path(root) / f"{env}-{config.algo}-seed{config.seed}-{stamp}-{os.getpid()}"
 
 
 def log_setup(config: DQNConfig, learner, replay, log) -> None:
@@ -349,7 +355,7 @@ def plot_curve(run: RunDir, config: DQNConfig) -> str | None:
     media.plot_learning_curve(
         metrics,
         run / CURVE,
-        goal=config.goal,
+        goal=config.goal if math.isfinite(config.goal) else None,  # inf: no goal
         window=config.goal_window,
         title=f"{config.algo} on {config.env}",
         evaluations=run.read_evaluations(),

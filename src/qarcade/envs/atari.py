@@ -50,6 +50,7 @@ from qarcade.envs.atari_preprocessing import (  # noqa: F401 - re-exported
     LifeLossInfo,
     VectorLifeLossInfo,
     apply_preprocessing,
+    check_lab_preprocessing,
     clip_to_sign,
     get_game,
     get_preset,
@@ -209,6 +210,8 @@ def make_atari_vector_env(
         raise UserError(f"num_envs must be a positive integer, got {num_envs}")
     game = get_game(name)
     preset = get_preset(preprocessing, **overrides)
+    if preset.preprocessing == "lab":
+        check_lab_preprocessing(game)  # here, not in each copy's process
     backend = resolve_backend(backend, preset)
     rebuild = functools.partial(
         make_atari_vector_env, name, preset, num_envs, None, for_training, backend, autoreset_mode

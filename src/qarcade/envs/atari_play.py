@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from qarcade.envs.atari import make_atari_env
-from qarcade.envs.atari_preprocessing import GAMES, get_game, get_preset, lab_preprocess
+from qarcade.envs.atari_preprocessing import get_game, get_preset, lab_preprocess
 from qarcade.errors import UserError
 
 # --- the preprocessing figure ---
@@ -24,7 +24,8 @@ def preprocessing_views(name: str = "mspacman", steps: int = 40, seed: int = 0) 
 
     Returns {'original': (210, 160, 3) uint8, 'lab': (88, 80, 1) int8, 'standard': (84, 84)
     uint8, the newest frame of the stack}. The lab frame is ``lab_preprocess`` of the screen
-    shown; the standard one is the max of the last two frames of the same agent step.
+    shown (Ms. Pac-Man only: the lab's preprocessing erases her colour; None for another
+    game); the standard one is the max of the last two frames of the same agent step.
     """
     game = get_game(name)
     env = make_atari_env(name, "standard", seed=seed, for_training=False, render_mode="rgb_array")
@@ -38,7 +39,9 @@ def preprocessing_views(name: str = "mspacman", steps: int = 40, seed: int = 0) 
     env.close()
     return {
         "original": screen,
-        "lab": lab_preprocess(screen, game.player_colour_sum),
+        "lab": None
+        if game.player_colour_sum is None
+        else lab_preprocess(screen, game.player_colour_sum),
         "standard": np.asarray(observation)[-1],
     }
 
@@ -54,17 +57,18 @@ def draw_preprocessing_figure(out: str | Path, name: str = "mspacman", steps: in
     plt = pyplot()
     out = check_output(out, "figure", suffixes=FIGURE_SUFFIXES)
     views = preprocessing_views(name, steps, seed)
-    figure, axes = plt.subplots(1, 3, figsize=(11, 4.6))
-    panels = [
-        (views["original"], "original: 210x160 RGB", {}),
-        (views["lab"][..., 0], "lab: 88x80x1 int8", {"cmap": "gray", "vmin": -128, "vmax": 127}),
-        (views["standard"], "standard: 84x84 grey (newest of 4)", {"cmap": "gray", "vmin": 0}),
-    ]
+    panels = [(views["original"], "original: 210x160 RGB", {})]
+    if views["lab"] is not None:  # Ms. Pac-Man's only
+        style = {"cmap": "gray", "vmin": -128, "vmax": 127}
+        panels.append((views["lab"][..., 0], "lab: 88x80x1 int8", style))
+    style = {"cmap": "gray", "vmin": 0}
+    panels.append((views["standard"], "standard: 84x84 grey (newest of 4)", style))
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.7 * len(panels), 4.6))
     for axis, (image, title, style) in zip(axes, panels, strict=True):
         axis.imshow(image, interpolation="nearest", **style)
         axis.set_title(title)
         axis.axis("off")
-    figure.suptitle(f"{GAMES[name].env_id}, {steps} steps in (seed {seed})")
+    figure.suptitle(f"{get_game(name).env_id}, {steps} steps in (seed {seed})")
     figure.tight_layout()
     save_figure(figure, out, dpi=100)
     plt.close(figure)

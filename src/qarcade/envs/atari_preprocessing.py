@@ -20,6 +20,7 @@ which re-exports every name here.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,11 +44,15 @@ class Game:
 
     env_id: str
     rom: str
-    player_colour_sum: int  # R+G+B of the player's sprite, erased by the lab's preprocessing
+    # R+G+B of the player's sprite, erased by the lab's preprocessing; None: a game the lab's
+    # preprocessing was not made for (it knows only Ms. Pac-Man's colour)
+    player_colour_sum: int | None = None
+    name: str = ""  # the canonical short name ("breakout")
 
 
+# The lab's game; every other ALE game comes from ale-py's registry (``get_game``).
 GAMES: dict[str, Game] = {
-    "mspacman": Game(env_id="ALE/MsPacman-v5", rom="ms_pacman", player_colour_sum=210 + 164 + 74),
+    "mspacman": Game("ALE/MsPacman-v5", "ms_pacman", 210 + 164 + 74, "mspacman"),
 }
 
 
@@ -101,9 +106,25 @@ LAB_FRAME_SHAPE = (88, 80, 1)
 
 
 def get_game(name: str) -> Game:
-    if name not in GAMES:
-        raise UserError(f"unknown game {name!r}; known: {', '.join(sorted(GAMES))}")
-    return GAMES[name]
+    """The ALE game ``name`` names in any of ale-py's spellings (``breakout``, ``ALE/Pong-v5``,
+    ``ms_pacman``); a ``UserError`` naming the closest games where none."""
+    from qarcade.envs.resolve import atari_game, atari_games
+
+    game = atari_game(name)
+    if game is None:
+        close = difflib.get_close_matches(name.lower(), list(atari_games()), n=4, cutoff=0.6)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise UserError(f"unknown Atari game {name!r}{hint} (any of ale-py's games)")
+    return GAMES.get(game.key) or Game(game.env_id, game.rom, None, game.key)
+
+
+def check_lab_preprocessing(game: Game) -> None:
+    """The lab's preprocessing erases Ms. Pac-Man's colour: refuse it for another game."""
+    if game.player_colour_sum is None:
+        raise UserError(
+            f"the lab's preprocessing is Ms. Pac-Man's (it erases her colour, 210+164+74); "
+            f"{game.name} takes the standard one (atari_preprocessing standard)"
+        )
 
 
 def get_preset(preprocessing: str | AtariPreset, **overrides: Any) -> AtariPreset:
@@ -172,6 +193,7 @@ def apply_preprocessing(env: gym.Env, game: Game, preset: AtariPreset) -> gym.En
             grayscale_obs=True,
         )
     elif preset.preprocessing == "lab":
+        check_lab_preprocessing(game)
         if preset.noop_max:
             raise UserError("the lab preset has no no-op starts (noop_max must be 0)")
         env = LabPreprocessing(env, game.player_colour_sum)
