@@ -277,8 +277,8 @@ def test_an_unknown_env_gpus_that_are_missing_and_a_silent_address_are_refused(
     import torch
 
     out = str(tmp_path / "s")
-    err = _sweep_cli(monkeypatch, capsys, "pong", "--out", out)
-    assert "unknown env 'pong'" in err
+    err = _sweep_cli(monkeypatch, capsys, "pongg", "--out", out)
+    assert "unknown env 'pongg'" in err
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     err = _sweep_cli(monkeypatch, capsys, "gridworld", "--gpus-per-trial", "1", "--out", out)
     assert "--gpus-per-trial 1, but Ray has no GPU" in err

@@ -88,8 +88,9 @@ def _run_sweep(args) -> int:
         values["env"] = args.env or values.get("env")
         if not values["env"]:
             raise UserError("name an environment (gridworld), a --file with env, or --resume DIR")
-        values["env"] = resolve_env(values["env"]).name  # "ALE/Pong-v5" -> pong
-        values.setdefault("preset", default_preset(values["env"]))
+        if isinstance(values["env"], str):  # else SweepSpec names the key and what it expects
+            values["env"] = resolve_env(values["env"]).name  # "ALE/Pong-v5" -> pong
+            values.setdefault("preset", default_preset(values["env"]))
         spec = SweepSpec(**values)
         folder = "".join(c if c.isalnum() or c in "_.-" else "-" for c in spec.env)
         sweep_dir = args.out or f"sweeps/{folder}-{time.strftime('%Y%m%d-%H%M%S')}"
