@@ -56,12 +56,7 @@ def check_output(
         raise UserError(f"cannot write the {what} {path}: it is a directory")
     if path.exists() and not path.is_file():
         raise UserError(f"cannot write the {what} {path}: it is not a regular file")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".qarcade-", suffix=".tmp", dir=folder)
-    except OSError as error:
-        raise UserError(f"cannot write the {what} {path}: {_reason(error)}") from None
-    os.close(fd)
-    os.unlink(probe)
+    _probe(folder, f"cannot write the {what} {path}")
     free = shutil.disk_usage(folder).free
     if free < free_bytes:
         raise UserError(
@@ -85,13 +80,19 @@ def check_folder(path: str | Path, what: str = "output folder") -> Path:
     if not existing.is_dir():
         what_is = "it is a file" if existing == path else f"{existing} is a file"
         raise UserError(f"cannot make the {what} {path}: {what_is}")
+    _probe(existing, f"cannot make the {what} {path} in {existing}")
+    return path
+
+
+def _probe(folder: Path, cannot: str) -> None:
+    """Create and remove a file in ``folder``: the one sure test that it can be written
+    (permissions, a read-only mount, a full inode table); a UserError ``cannot: why`` if not."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".qarcade-", suffix=".tmp", dir=existing)
+        fd, probe = tempfile.mkstemp(prefix=".qarcade-", suffix=".tmp", dir=folder)
     except OSError as error:
-        raise UserError(f"cannot make the {what} {path} in {existing}: {_reason(error)}") from None
+        raise UserError(f"{cannot}: {_reason(error)}") from None
     os.close(fd)
     os.unlink(probe)
-    return path
 
 
 @contextlib.contextmanager

@@ -88,10 +88,7 @@ def _run_explain(args) -> int:
     run = RunDir.open(args.target)  # a missing or wrong RUN_DIR is named before anything else
     if run.read_config().get("env") != "gridworld":
         return _explain_episode(args, run)
-    if not args.out:
-        run.refuse_link("values.png")
-    out = Path(args.out) if args.out else Path(args.target) / "values.png"
-    explain.check_figure_path(out)
+    out = _figure_path(args, run, "values.png")
     vm = explain.value_map(
         args.target, seed=args.seed, device=args.device, trust_checkpoint=args.trust_checkpoint
     )
@@ -114,17 +111,27 @@ def _run_explain(args) -> int:
     return 0
 
 
-def _explain_episode(args, run) -> int:
-    """A run on any env but the gridworld: Q-values along one greedy episode."""
-    import json
+def _figure_path(args, run, name: str):
+    """Where the figure goes: ``--out``, else ``name`` in the run directory (never through a
+    link planted there); checked before any work."""
     from pathlib import Path
 
     from qarcade import explain
 
     if not args.out:
-        run.refuse_link("q_values.png")
-    out = Path(args.out) if args.out else Path(args.target) / "q_values.png"
+        run.refuse_link(name)
+    out = Path(args.out) if args.out else Path(args.target) / name
     explain.check_figure_path(out)
+    return out
+
+
+def _explain_episode(args, run) -> int:
+    """A run on any env but the gridworld: Q-values along one greedy episode."""
+    import json
+
+    from qarcade import explain
+
+    out = _figure_path(args, run, "q_values.png")
     trace = explain.q_trace(
         args.target, seed=args.seed, device=args.device, trust_checkpoint=args.trust_checkpoint
     )

@@ -72,17 +72,9 @@ class FrameStacker:
         return self.stacks
 
 
-def evaluate(
-    q: QFunction,
-    config: DQNConfig,
-    episodes: int,
-    *,
-    epsilon: float = 0.0,
-    seed: int = 0,
-    max_envs: int = 32,
-) -> np.ndarray:
-    """Returns (episodes,) of ``episodes`` played with epsilon-greedy actions on Q."""
-    return play(q, config, episodes, epsilon=epsilon, seed=seed, max_envs=max_envs).returns
+def evaluate(q: QFunction, config: DQNConfig, episodes: int, **options) -> np.ndarray:
+    """Returns (episodes,) of ``play(q, config, episodes, **options)``."""
+    return play(q, config, episodes, **options).returns
 
 
 def play(
