@@ -179,3 +179,22 @@ def test_a_goal_far_above_the_curve_is_named_not_drawn(tmp_path):
     _draw_learning_curve(ax, metrics.iloc[:200], 700, 100, "near")  # a goal in reach: a line
     assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_label() == "goal 700"]
     assert ax.get_ylim()[1] > 700 and not ax.texts
+
+
+def test_a_run_that_stops_on_greedy_play_draws_the_training_goal_it_noted_too():
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from qarcade.media import _draw_learning_curve
+
+    metrics = pd.DataFrame({"step": np.arange(1, 101) * 160, "reward": np.linspace(0, 24, 100)})
+    ax = Figure().subplots()
+    _draw_learning_curve(ax, metrics, 24.0, 50, "d3qn", None, "evaluation goal", 15.0)
+    goals = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()}
+    assert goals["evaluation goal 24"] == 24.0
+    assert goals["training goal 15"] == 15.0
+    ax = Figure().subplots()  # a run that stops on its training mean: one line
+    _draw_learning_curve(ax, metrics, 15.0, 50, "d3qn", None, "goal", 15.0)
+    assert [line.get_label() for line in ax.get_lines() if "goal" in line.get_label()] == [
+        "goal 15"
+    ]

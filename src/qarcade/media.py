@@ -122,14 +122,23 @@ def pyplot():
 
 
 def plot_learning_curve(
-    metrics, path, *, goal=None, window=50, title="", evaluations=None, goal_label="goal"
+    metrics,
+    path,
+    *,
+    goal=None,
+    window=50,
+    title="",
+    evaluations=None,
+    goal_label="goal",
+    train_goal=None,
 ):
     """Reward per training episode (faint points) and its moving mean over ``window`` episodes,
     against env steps, from a run's metrics.csv as a DataFrame, plus the greedy evaluations'
-    means (evaluations.csv) when given; saved as a PNG at ``path``."""
+    means (evaluations.csv) when given, the goal and the training goal that is only noted on
+    the way (the lab's, for a run that stops on greedy play); saved as a PNG at ``path``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    _draw_learning_curve(ax, metrics, goal, window, title, evaluations, goal_label)
+    _draw_learning_curve(ax, metrics, goal, window, title, evaluations, goal_label, train_goal)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -192,7 +201,7 @@ def y_range(values, *, low_quantile=0.005, high_quantile=0.995):
     return bottom - margin, top + margin
 
 
-def draw_goal(ax, goal, label: str, top: float | None) -> str | None:
+def draw_goal(ax, goal, label: str, top: float | None, ls: str = "--") -> str | None:
     """The goal as a dashed line; a goal far above what is drawn (Ms. Pac-Man's 2,500 over a
     curve of a few hundred) is not drawn, so it does not squash the curve: the note to show in
     a corner instead is returned."""
@@ -201,7 +210,7 @@ def draw_goal(ax, goal, label: str, top: float | None) -> str | None:
     text = f"{label} {goal:,g}"
     if top is not None and goal > top:
         return f"{text}: above the plot"
-    ax.axhline(goal, color="k", ls="--", lw=1, label=text)
+    ax.axhline(goal, color="k", ls=ls, lw=1, label=text)
     return None
 
 
@@ -220,7 +229,9 @@ def corner_note(ax, notes) -> None:
         )
 
 
-def _draw_learning_curve(ax, metrics, goal, window, title, evaluations=None, goal_label="goal"):
+def _draw_learning_curve(
+    ax, metrics, goal, window, title, evaluations=None, goal_label="goal", train_goal=None
+):
     import numpy as np
 
     steps = metrics["step"].to_numpy(np.float64)
@@ -250,6 +261,9 @@ def _draw_learning_curve(ax, metrics, goal, window, title, evaluations=None, goa
             episodes = f"{above} episode{'s' if above > 1 else ''}"
             notes.append(f"{episodes} above the plot, up to {rewards.max():,g}")
     notes.insert(0, draw_goal(ax, goal, goal_label, ax.get_ylim()[1]))
+    if train_goal and train_goal != goal:
+        top = ax.get_ylim()[1]  # the orange curve's goal, only noted: dotted
+        notes.insert(1, draw_goal(ax, train_goal, "training goal", top, ls=":"))
     corner_note(ax, notes)
     ax.set_xlabel("env steps")
     ax.set_ylabel("reward per episode")

@@ -252,7 +252,11 @@ class DQNConfig:
         only="cuda",
     )
     torch_threads: int = _f(
-        0, "torch CPU threads (0 = one per core)", check="threads", resumable=True
+        0,
+        "torch CPU threads (0 = one per core other work leaves free, re-checked during the run;"
+        " N fixes it, so a seed repeats its numbers)",
+        check="threads",
+        resumable=True,
     )
 
     def __post_init__(self):

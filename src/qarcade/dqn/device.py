@@ -42,49 +42,123 @@ def resolve_device(name: str) -> torch.device:
 DEFAULT_THREADS = torch.get_num_threads()
 
 
-def busy_cores(seconds: float = 0.25) -> float | None:
-    """Cores kept busy by other processes over the next ``seconds``, from Linux's /proc/stat;
-    None where it cannot be read. This process's own CPU time meanwhile (OpenMP threads still
-    spinning after an earlier run in the same process) is not counted."""
+# How often an auto run re-measures the cores other processes keep busy (seconds of the run).
+RECHECK_SECONDS = 20.0
+
+
+def _cpu_sample() -> tuple[int, int, float, float] | None:
+    """(busy ticks of all cores, all ticks, this process's CPU seconds, wall seconds) now, from
+    Linux's /proc/stat; None where it cannot be read."""
     import time
 
-    def busy_and_total() -> tuple[int, int]:
+    try:
         with open("/proc/stat") as f:
             ticks = [int(v) for v in f.readline().split()[1:]]
         idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-        return sum(ticks) - idle, sum(ticks)
-
-    try:
-        busy0, total0 = busy_and_total()
-        own0, wall0 = time.process_time(), time.perf_counter()
-        time.sleep(seconds)
-        busy1, total1 = busy_and_total()
-        own1, wall1 = time.process_time(), time.perf_counter()
     except (OSError, ValueError, IndexError):
         return None
+    return sum(ticks) - idle, sum(ticks), time.process_time(), time.perf_counter()
+
+
+def _others_busy(before, after) -> float | None:
+    """Cores kept busy by other processes between two ``_cpu_sample``s: everyone's busy cores
+    less this process's own (its OpenMP threads, still spinning or at work)."""
+    if before is None or after is None:
+        return None
     cores = os.cpu_count() or 1
-    everyone = cores * (busy1 - busy0) / max(total1 - total0, 1)
-    return max(0.0, everyone - (own1 - own0) / max(wall1 - wall0, 1e-9))
+    everyone = cores * (after[0] - before[0]) / max(after[1] - before[1], 1)
+    own = (after[2] - before[2]) / max(after[3] - before[3], 1e-9)
+    return max(0.0, everyone - own)
 
 
-def choose_threads(config: DQNConfig, device: torch.device, log=print) -> DQNConfig:
-    """A new CPU run's torch threads where ``torch_threads`` is 0 (auto): one per core that
-    other processes leave free, at most torch's default. OpenMP threads wait for each other at
-    every operation, so a thread sharing its core with another busy process slows every update
-    several times over. The count goes into the config (and config.json): the numbers a run
-    computes depend on it, and a resume keeps it."""
-    if config.torch_threads or device.type != "cpu":
-        return config
-    busy = busy_cores()
-    threads = DEFAULT_THREADS
-    if busy is not None:
-        threads = max(1, min(DEFAULT_THREADS, round(DEFAULT_THREADS - busy)))
-    if threads < DEFAULT_THREADS:
-        log(
-            f"torch threads: {threads} of {DEFAULT_THREADS}, as {busy:.1f} cores are busy with "
-            f"other work (--torch-threads {DEFAULT_THREADS} uses all)"
+def busy_cores(seconds: float = 0.25) -> float | None:
+    """Cores kept busy by other processes over the next ``seconds``; None where Linux's
+    /proc/stat cannot be read. This process's own CPU time meanwhile is not counted."""
+    import time
+
+    before = _cpu_sample()
+    time.sleep(seconds)
+    return _others_busy(before, _cpu_sample())
+
+
+def free_threads(busy: float | None) -> int:
+    """One thread per core that other processes leave free: at least 1, at most torch's
+    default (all cores where the load cannot be read)."""
+    if busy is None:
+        return DEFAULT_THREADS
+    return max(1, min(DEFAULT_THREADS, round(DEFAULT_THREADS - busy)))
+
+
+class Threads:
+    """A CPU run's torch threads: ``torch_threads`` where it is set, else one per core that
+    other processes leave free, re-measured every ``RECHECK_SECONDS`` as the run goes.
+
+    OpenMP threads wait for each other at every operation, so one that shares its core with a
+    busy process slows every update several times over (0.12-0.28x measured); a laptop or a
+    shared lab machine starts and stops such work during a run, hence the re-check. The count
+    changes the numbers (a CPU sums gradients in another order on 1 and 2 threads): a run
+    repeats its numbers exactly where ``torch_threads`` is set, which tests, benchmarks and
+    the docs' shown outputs do. ``count`` is None on a GPU, where torch's CPU threads do not
+    matter."""
+
+    def __init__(self, config: DQNConfig, device: torch.device, log=print):
+        self.log = log
+        self.follow = device.type == "cpu" and not config.torch_threads
+        self.count: int | None = None
+        self.started_with: int | None = None
+        self.why = ""
+        self.changes: list[dict] = []  # {"env_steps", "threads"}: the count's changes
+        self._sample = None
+        if config.torch_threads:
+            self.count, self.why = config.torch_threads, "as --torch-threads sets"
+        elif device.type == "cpu":
+            busy = busy_cores()
+            self.count = free_threads(busy)
+            self.why = self._reason(busy)
+            self._sample = _cpu_sample()
+        else:
+            return
+        torch.set_num_threads(self.count)
+        self.started_with = self.count
+
+    def _reason(self, busy: float | None) -> str:
+        if busy is None:
+            return "one per core; the load is unknown here"
+        cores = "core" if DEFAULT_THREADS == 1 else "cores"
+        if self.count < DEFAULT_THREADS:
+            said = f"other work keeps {busy:.1f} of {DEFAULT_THREADS} {cores} busy"
+        else:
+            said = f"{DEFAULT_THREADS} {cores} free"
+        return f"{said}; re-checked every {RECHECK_SECONDS:.0f} s, --torch-threads N fixes it"
+
+    def describe(self) -> str:
+        """For the run's first line: the count and why."""
+        if self.count is None:
+            return ""
+        return f"{self.count} thread{'' if self.count == 1 else 's'}: {self.why}"
+
+    def recheck(self, env_steps: int) -> None:
+        """Every ``RECHECK_SECONDS``: the threads other processes leave free since the last
+        check; a changed count is set and logged. Cheap otherwise (one clock read)."""
+        import time
+
+        if not self.follow or self._sample is None:
+            return
+        if time.perf_counter() - self._sample[3] < RECHECK_SECONDS:
+            return
+        now = _cpu_sample()
+        busy = _others_busy(self._sample, now)
+        self._sample = now
+        threads = free_threads(busy)
+        if busy is None or threads == self.count:
+            return
+        self.log(
+            f"torch threads {self.count} -> {threads} at {env_steps:,} env steps: other work "
+            f"now keeps {busy:.1f} of {DEFAULT_THREADS} cores busy"
         )
-    return dataclasses.replace(config, torch_threads=threads)
+        self.count = threads
+        self.changes.append({"env_steps": env_steps, "threads": threads})
+        torch.set_num_threads(threads)
 
 
 def configure_torch(config: DQNConfig, device: torch.device) -> None:
@@ -94,8 +168,6 @@ def configure_torch(config: DQNConfig, device: torch.device) -> None:
         # fastest; TF32 matrix products (GPU runs are not bit-reproducible anyway).
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-    if config.torch_threads:
-        torch.set_num_threads(config.torch_threads)
 
 
 def fit_to_device(config: DQNConfig, device: torch.device, log=print, run=None) -> DQNConfig:

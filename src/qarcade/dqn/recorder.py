@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from qarcade.dqn.checkpoint import Counters
 from qarcade.dqn.config import DQNConfig, shown_fields
@@ -53,6 +52,7 @@ class Recorder:
         progress: bool,
         log,
         on_episodes=None,
+        threads=None,
     ):
         from torch.utils.tensorboard import SummaryWriter
 
@@ -61,6 +61,7 @@ class Recorder:
         self.eval_seed = eval_seed
         self.save_checkpoint = save_checkpoint
         self.log, self.on_episodes = log, on_episodes
+        self.threads = threads  # device.Threads: re-checked as the run goes
         self.writer = SummaryWriter(
             str(run / TENSORBOARD), purge_step=counters.env_steps if resume else None
         )
@@ -111,6 +112,8 @@ class Recorder:
             self.checkpoint()
         elif self.next_timed_checkpoint is not None and self.wall() >= self.next_timed_checkpoint:
             self.checkpoint()
+        if self.threads is not None:
+            self.threads.recheck(counters.env_steps)
         if self.bar is not None:
             self.bar.update(live_steps)
 
@@ -251,6 +254,9 @@ class Recorder:
             video=video,
             curve=plot_curve(run, config),
         )
+        if self.threads is not None and self.threads.count is not None:
+            summary["torch_threads"] = {"start": self.threads.started_with}
+            summary["torch_threads"]["changes"] = self.threads.changes
         run.write_summary(summary)
         return summary
 
@@ -294,8 +300,8 @@ def default_run_dir(config: DQNConfig, root: str | Path = "runs") -> Path:
     return Path(root) / f"{env}-{config.algo}-seed{config.seed}-{stamp}-{os.getpid()}"
 
 
-def log_setup(config: DQNConfig, learner, replay, log) -> None:
-    """Log the network, the replay's memory and the config."""
+def log_setup(config: DQNConfig, learner, replay, threads, log) -> None:
+    """Log the network (and on a CPU the threads and why), the replay's memory and the config."""
     from qarcade.dqn.networks import count_parameters, grid_input_px
 
     arithmetic = ", bfloat16 updates" if learner.precision == "bf16" else ""
@@ -304,9 +310,8 @@ def log_setup(config: DQNConfig, learner, replay, log) -> None:
         cells = replay.frames.shape[2]
         arithmetic += f", reading the {cells}x{cells} grid of the {px}x{px} frame"
     device = str(learner.device)
-    if learner.device.type == "cpu":
-        threads = config.torch_threads or torch.get_num_threads()
-        device += f" ({threads} thread{'' if threads == 1 else 's'})"
+    if learner.device.type == "cpu" and threads.count is not None:
+        device += f" ({threads.describe()})"
     log(
         f"{config.algo} on {config.env}: {count_parameters(learner.online):,} parameters on "
         f"{device}{arithmetic}"
@@ -360,6 +365,7 @@ def plot_curve(run: RunDir, config: DQNConfig) -> str | None:
         title=f"{config.algo} on {config.env}",
         evaluations=run.read_evaluations(),
         goal_label="evaluation goal" if config.goal_metric == "eval" else "goal",
+        train_goal=config.train_goal if config.goal_metric == "eval" else None,
     )
     return str(run / CURVE)
 

@@ -33,7 +33,7 @@ from qarcade.dqn.checkpoint import (
 )
 from qarcade.dqn.config import DQNConfig
 from qarcade.dqn.device import (
-    choose_threads,
+    Threads,
     configure_torch,
     fit_to_device,
     mirror_replay,
@@ -74,7 +74,7 @@ def train(
     """
     env_factory(config.env)  # an unknown env fails before anything is written
     device = resolve_device(config.device)
-    config = choose_threads(config, device, log)  # before anything is saved: it is the run's
+    threads = Threads(config, device, log)  # auto: follows the free cores as the run goes
     configure_torch(config, device)
     run = RunDir.open(run_dir, write=True) if resume else None  # a new one: once the replay fits
     try:
@@ -93,7 +93,7 @@ def train(
         except UserError:
             envs.close()
             raise
-        log_setup(config, learner, replay, log)
+        log_setup(config, learner, replay, threads, log)
         mirror_replay(config, replay, learner, log)
         if checkpoint is None:
             counters = Counters.start(config)
@@ -118,6 +118,7 @@ def train(
             progress=progress,
             log=log,
             on_episodes=on_episodes,
+            threads=threads,
         )
         with recorder:  # SIGINT and SIGTERM ask the loop to stop
             while not recorder.should_stop():
