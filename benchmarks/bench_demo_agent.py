@@ -3,9 +3,10 @@
 For each seed, trains `make demo`'s run (`qarcade train gridworld --algo d3qn --seed S`, the
 `fast` preset) in a fresh process and plays its agent greedily on 100 games it never trained on
 (`bench_greedy_play.greedy_play`): mean return and the share of episodes ending in a loop. The
-baseline, beside it in the same run (interleaved seed by seed): the demo before it stopped on an
-evaluation, the same preset stopping at the lab's training goal without turned batches
-(`--no-augment --goal-metric train --goal 15 --eval-every-steps 0`). Prints each run, then
+baseline, beside it in the same run (interleaved seed by seed), is ``--baseline``: ``lab-cnn``
+(the default), the demo before it trained the cells CNN (`--network lab --learning-rate 1e-3`),
+or ``lab-goal``, the demo before it stopped on an evaluation (that, also stopping at the lab's
+training goal without turned batches). Prints each run, then
 per side the median and the range over seeds of the env steps, the seconds, the fresh-game
 mean and the loop share, and the ratios to the baseline.
 
@@ -27,7 +28,15 @@ from bench_greedy_play import greedy_play
 
 from qarcade.dqn.config import LAB_GOAL
 
-BASELINE = ["--no-augment", *(f"--{k.replace('_', '-')}={v}" for k, v in LAB_GOAL.items())]
+LAB_CNN = ["--network", "lab", "--learning-rate", "1e-3"]
+BASELINES = {
+    "lab-cnn": LAB_CNN,
+    "lab-goal": [
+        *LAB_CNN,
+        "--no-augment",
+        *(f"--{k.replace('_', '-')}={v}" for k, v in LAB_GOAL.items()),
+    ],
+}
 
 
 def demo_run(seed: int, extra: list[str], threads: str | None) -> dict:
@@ -64,11 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--no-baseline", action="store_true", help="only the demo as it is")
+    parser.add_argument("--baseline", choices=BASELINES, default="lab-cnn")
     parser.add_argument("--threads", help="--torch-threads for every run (default: auto)")
     parser.add_argument("--json", action="store_true", help="one JSON line per run")
     args = parser.parse_args()
     sides = {"demo": []} if args.no_baseline else {"demo": [], "baseline": []}
-    extras = {"demo": [], "baseline": BASELINE}
+    extras = {"demo": [], "baseline": BASELINES[args.baseline]}
     for seed in args.seeds:
         for side, runs in sides.items():
             result = demo_run(seed, extras[side], args.threads)

@@ -203,10 +203,12 @@ def test_a_network_reading_grids_is_the_same_network_as_on_pixels(network):
 
 
 def test_grid_input_applies_where_the_first_conv_fits_the_cells():
-    assert grid_input_px(FAST) == 84  # lab CNN, 7x7 grid of 12-pixel cells
-    assert grid_input_px(dataclasses.replace(FAST, partial=True)) == 84  # 3x3 of 28 pixels
-    assert grid_input_px(dataclasses.replace(FAST, network="cells", partial=True)) is None
-    assert grid_input_px(dataclasses.replace(FAST, grid_size=3)) is None  # 84 / 5 pixels
+    assert grid_input_px(FAST) == 84  # cells CNN, 7x7 grid of 12-pixel cells
+    lab = dataclasses.replace(FAST, network="lab")
+    assert grid_input_px(lab) == 84
+    assert grid_input_px(dataclasses.replace(lab, partial=True)) == 84  # 3x3 of 28 pixels
+    assert grid_input_px(dataclasses.replace(FAST, partial=True)) is None  # 12 px on 28
+    assert grid_input_px(dataclasses.replace(lab, grid_size=3)) is None  # 84 / 5 pixels
     assert grid_input_px(dataclasses.replace(FAST, network="mlp")) is None  # not a CNN
     assert grid_input_px(dataclasses.replace(FAST, grid_input=False)) is None
     assert grid_input_px(dataclasses.replace(FAST, env="mspacman")) is None
